@@ -1,5 +1,156 @@
-//! Maillage storage: the store trait, its sled engine, the indexes behind every query, the
-//! change log and the incrementally kept state digest.
+//! Maillage storage: the current version of every address, the indexes behind every query,
+//! a change log with cursors, and a state digest kept up to date incrementally; and the one
+//! ingest pipeline that every way in (HTTP, gossip, sync, import) goes through.
 //!
-//! Not built yet: this crate holds the place of the storage layer in the workspace, so
-//! that dependencies already point one way (`core` ← `store` ← `net`/`api` ← `node`).
+//! Layout:
+//! - [`Store`]: the trait the rest of the node uses, so that an engine can be swapped;
+//! - [`engine`]: its sled engine, everything in one folder, writes made durable by group commit;
+//! - [`index`]: index terms, text tokens and geographic cells (pure);
+//! - [`ingest`]: decode → validate → policy → verify → merge → store → event;
+//! - [`policy`]: whose records a node accepts.
+
+pub mod engine;
+pub mod index;
+pub mod ingest;
+pub mod policy;
+
+use maillage_core::{Address, Author, Head, Kind, Record};
+
+pub use engine::Sled;
+
+/// A storage failure: our fault or the disk's, never the input's.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("storage holds an unreadable record at {key}: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("query: {0}")]
+    Query(String),
+}
+
+/// A stored version and what the node knows about its address.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub record: Record,
+    /// The author signed two versions with this `seq` (see [`Head`]).
+    pub equivocation: bool,
+    /// Position in the change log.
+    pub change: u64,
+}
+
+/// What storing a version did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The first version of its address here.
+    New,
+    /// A newer version replaced the one held.
+    Replaced,
+    /// This exact version is held already.
+    Duplicate,
+    /// The node holds a newer version (`current` is its `seq`).
+    Stale { current: u64 },
+    /// Same `seq` as the held version, different content: the lower hash is kept, and the
+    /// address is flagged. `won` tells whether this version is the one kept.
+    Equivocation { won: bool },
+}
+
+impl Outcome {
+    /// Whether the store now serves this version.
+    pub fn stored(self) -> bool {
+        matches!(
+            self,
+            Outcome::New | Outcome::Replaced | Outcome::Equivocation { won: true }
+        )
+    }
+}
+
+/// A write's place in the group commit: durable once [`Store::sync`] covering it returns.
+pub type Ticket = u64;
+
+/// Per-kind counts and the digest of the set of versions held.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Live (not deleted) records per kind.
+    pub records: Vec<(Kind, u64)>,
+    /// Every version held, tombstones included.
+    pub versions: u64,
+    /// Equal on two nodes exactly when they hold the same set of versions.
+    pub digest: String,
+    /// The newest change-log position.
+    pub last_change: u64,
+}
+
+/// A search over one kind. Every filter that is set must match.
+#[derive(Clone, Debug)]
+pub struct Query {
+    pub kind: Kind,
+    pub text: Option<String>,
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub activity: Option<String>,
+    pub author: Option<Author>,
+    /// Latitude, longitude in degrees, radius in km.
+    pub near: Option<(f64, f64, f64)>,
+    pub party: Option<String>,
+    pub status: Option<String>,
+    pub confirmed: Option<bool>,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+impl Query {
+    pub fn new(kind: Kind) -> Query {
+        Query {
+            kind,
+            text: None,
+            country: None,
+            region: None,
+            activity: None,
+            author: None,
+            near: None,
+            party: None,
+            status: None,
+            confirmed: None,
+            cursor: None,
+            limit: 50,
+        }
+    }
+}
+
+/// One page of results, and the cursor of the next page if there is one.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub items: Vec<Stored>,
+    pub next_cursor: Option<String>,
+}
+
+/// Whether every party of a collaboration signed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirmation {
+    pub confirmed: bool,
+    /// Authors of current `confirmed` endorsements of the collaboration.
+    pub endorsed_by: Vec<Author>,
+}
+
+/// The node's storage. Writes return a [`Ticket`]; nothing is acknowledged to anyone before
+/// [`Store::sync`] has made it durable.
+pub trait Store: Send + Sync + 'static {
+    /// Merges one verified version into the store.
+    fn apply(&self, record: &Record) -> Result<(Outcome, Ticket), Error>;
+    /// Returns once every write up to `ticket` is on disk; concurrent callers share flushes.
+    fn sync(&self, ticket: Ticket) -> Result<(), Error>;
+    fn head(&self, address: &Address) -> Result<Option<Head>, Error>;
+    /// The current version of an address, tombstones included.
+    fn get(&self, address: &Address) -> Result<Option<Stored>, Error>;
+    fn search(&self, query: &Query) -> Result<Page, Error>;
+    /// Current versions whose change position is after `since`, oldest first.
+    fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error>;
+    fn summary(&self) -> Result<Summary, Error>;
+    fn confirmation(&self, collaboration: &Record) -> Result<Confirmation, Error>;
+    /// How many addresses an author has here (for quotas).
+    fn author_count(&self, author: &Author) -> Result<u64, Error>;
+    /// Forgets everything an author wrote; returns how many addresses went.
+    fn purge_author(&self, author: &Author) -> Result<u64, Error>;
+}

@@ -1,0 +1,659 @@
+//! The sled engine. One tree, with key prefixes:
+//!
+//! - `R` address key → flags (1 byte), change position (8), signed record bytes;
+//! - `C` change position → address key: one entry per address, its latest change;
+//! - `I` index term, address key → nothing;
+//! - `M` name → counters and the running sum behind the state digest.
+//!
+//! Each write is one atomic `apply_batch`, so a crash leaves the old state or the new one,
+//! never half of both. Writes are serialised by one lock (they read what they replace);
+//! durability comes from [`Store::sync`], where concurrent writers share one flush.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use maillage_core::body::{Body, Stance};
+use maillage_core::{Address, Author, Head, Kind, Record};
+use sha2::{Digest as _, Sha256};
+
+use crate::index::{self, Term, address_key};
+use crate::{Confirmation, Error, Outcome, Page, Query, Store, Stored, Summary, Ticket};
+
+const RECORD: u8 = b'R';
+const CHANGE: u8 = b'C';
+const INDEX: u8 = b'I';
+const META: u8 = b'M';
+
+const FLAG_EQUIVOCATION: u8 = 1;
+/// Widest `near=` radius: it bounds the cells one query reads.
+pub const MAX_NEAR_KM: f64 = 2_000.0;
+/// Largest page.
+pub const MAX_LIMIT: usize = 500;
+
+/// The sled store of a node, in `<data_dir>/store`.
+#[derive(Debug)]
+pub struct Sled {
+    db: sled::Db,
+    tree: sled::Tree,
+    writer: Mutex<()>,
+    written: AtomicU64,
+    flushed: Mutex<Ticket>,
+}
+
+fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(rest.len() + 1);
+    key.push(prefix);
+    key.extend_from_slice(rest);
+    key
+}
+
+fn index_key(term: &Term, akey: &[u8]) -> Vec<u8> {
+    let mut key = prefixed(INDEX, &term.0);
+    key.extend_from_slice(akey);
+    key
+}
+
+fn meta_key(name: &str, rest: &[u8]) -> Vec<u8> {
+    let mut key = prefixed(META, name.as_bytes());
+    key.extend_from_slice(rest);
+    key
+}
+
+fn be_u64(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// 256-bit big-endian add or subtract, modulo 2^256.
+fn add_hash(sum: &mut [u8; 32], hash: &[u8; 32], subtract: bool) {
+    let mut carry = 0i32;
+    for i in (0..32).rev() {
+        let v = if subtract {
+            i32::from(sum[i]) - i32::from(hash[i]) + carry
+        } else {
+            i32::from(sum[i]) + i32::from(hash[i]) + carry
+        };
+        sum[i] = v.rem_euclid(256) as u8;
+        carry = v.div_euclid(256);
+    }
+}
+
+/// Pending changes to the counters, written in the same batch as the records.
+struct Meta {
+    sum: [u8; 32],
+    versions: u64,
+    change: u64,
+    live: [u64; 3],
+    author: Option<(Author, u64)>,
+}
+
+impl Sled {
+    pub fn open(dir: &Path) -> Result<Sled, Error> {
+        let db = sled::Config::new().path(dir).open()?;
+        let tree = db.open_tree("maillage")?;
+        Ok(Sled {
+            db,
+            tree,
+            writer: Mutex::new(()),
+            written: AtomicU64::new(0),
+            flushed: Mutex::new(0),
+        })
+    }
+
+    /// Flushes everything; used at shutdown.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn counter(&self, key: &[u8]) -> Result<u64, Error> {
+        Ok(self.tree.get(key)?.map_or(0, |v| be_u64(&v)))
+    }
+
+    fn read_meta(&self) -> Result<Meta, Error> {
+        let mut sum = [0u8; 32];
+        if let Some(v) = self.tree.get(meta_key("sum", &[]))? {
+            sum.copy_from_slice(&v);
+        }
+        let mut live = [0u64; 3];
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            live[i] = self.counter(&meta_key("live", &[index::kind_byte(kind)]))?;
+        }
+        Ok(Meta {
+            sum,
+            versions: self.counter(&meta_key("versions", &[]))?,
+            change: self.counter(&meta_key("change", &[]))?,
+            live,
+            author: None,
+        })
+    }
+
+    fn write_meta(meta: &Meta, batch: &mut sled::Batch) {
+        batch.insert(meta_key("sum", &[]), meta.sum.to_vec());
+        batch.insert(
+            meta_key("versions", &[]),
+            meta.versions.to_be_bytes().to_vec(),
+        );
+        batch.insert(meta_key("change", &[]), meta.change.to_be_bytes().to_vec());
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            batch.insert(
+                meta_key("live", &[index::kind_byte(kind)]),
+                meta.live[i].to_be_bytes().to_vec(),
+            );
+        }
+        if let Some((author, n)) = &meta.author {
+            batch.insert(meta_key("n", &author.to_bytes()), n.to_be_bytes().to_vec());
+        }
+    }
+
+    fn decode(&self, key: &[u8], value: &[u8]) -> Result<Stored, Error> {
+        let corrupt = |reason: String| Error::Corrupt {
+            key: hex::encode(key),
+            reason,
+        };
+        if value.len() < 9 {
+            return Err(corrupt("value too short".into()));
+        }
+        // Verified before it was stored: decode without paying for the signature again.
+        let record = Record::decode_unverified(&value[9..])
+            .map_err(|e| corrupt(e.to_string()))?
+            .assume_verified();
+        Ok(Stored {
+            record,
+            equivocation: value[0] & FLAG_EQUIVOCATION != 0,
+            change: be_u64(&value[1..9]),
+        })
+    }
+
+    fn load(&self, akey: &[u8]) -> Result<Option<Stored>, Error> {
+        let key = prefixed(RECORD, akey);
+        self.tree
+            .get(&key)?
+            .map(|v| self.decode(&key, &v))
+            .transpose()
+    }
+
+    /// Adds the removal of `old` to `batch` and `meta`.
+    fn unlink(akey: &[u8], old: &Stored, batch: &mut sled::Batch, meta: &mut Meta) {
+        for term in index::terms(&old.record) {
+            batch.remove(index_key(&term, akey));
+        }
+        batch.remove(prefixed(CHANGE, &old.change.to_be_bytes()));
+        add_hash(&mut meta.sum, &old.record.hash().0, true);
+        meta.versions -= 1;
+        if !old.record.body.is_deleted() {
+            meta.live[index::kind_byte(old.record.kind) as usize] -= 1;
+        }
+    }
+
+    fn link(
+        akey: &[u8],
+        record: &Record,
+        equivocation: bool,
+        batch: &mut sled::Batch,
+        meta: &mut Meta,
+    ) {
+        meta.change += 1;
+        let mut value = Vec::with_capacity(record.bytes().len() + 9);
+        value.push(if equivocation { FLAG_EQUIVOCATION } else { 0 });
+        value.extend_from_slice(&meta.change.to_be_bytes());
+        value.extend_from_slice(record.bytes());
+        batch.insert(prefixed(RECORD, akey), value);
+        batch.insert(prefixed(CHANGE, &meta.change.to_be_bytes()), akey.to_vec());
+        for term in index::terms(record) {
+            batch.insert(index_key(&term, akey), Vec::new());
+        }
+        add_hash(&mut meta.sum, &record.hash().0, false);
+        meta.versions += 1;
+        if !record.body.is_deleted() {
+            meta.live[index::kind_byte(record.kind) as usize] += 1;
+        }
+    }
+
+    fn commit(&self, batch: sled::Batch) -> Result<Ticket, Error> {
+        self.tree.apply_batch(batch)?;
+        Ok(self.written.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Address keys under `prefix`, strictly after `after` (a full key), in order.
+    fn scan<'a>(
+        &'a self,
+        prefix: Vec<u8>,
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<Vec<u8>, Error>> + 'a {
+        let start = match after {
+            Some(a) => Bound::Excluded([prefix.as_slice(), a].concat()),
+            None => Bound::Included(prefix.clone()),
+        };
+        let skip = prefix.len();
+        self.tree
+            .range((start, Bound::Unbounded))
+            .take_while(move |kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
+            .map(move |kv| Ok(kv?.0[skip..].to_vec()))
+    }
+
+    fn matches(
+        &self,
+        q: &Query,
+        akey: &[u8],
+        filters: &[Term],
+        stored: &Stored,
+    ) -> Result<bool, Error> {
+        for term in filters {
+            if !self.tree.contains_key(index_key(term, akey))? {
+                return Ok(false);
+            }
+        }
+        if let Some((lat, lon, km)) = q.near {
+            let Body::Organisation(o) = &stored.record.body else {
+                return Ok(false);
+            };
+            let Some(l) = &o.location else {
+                return Ok(false);
+            };
+            if index::distance_km((lat, lon), (l.lat(), l.lon())) > km {
+                return Ok(false);
+            }
+        }
+        if let Some(want) = q.confirmed
+            && self.confirmation(&stored.record)?.confirmed != want
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+impl Store for Sled {
+    fn apply(&self, record: &Record) -> Result<(Outcome, Ticket), Error> {
+        let _writer = self
+            .writer
+            .lock()
+            .expect("a writer panicked while holding the lock");
+        let akey = address_key(&record.address());
+        let current = self.load(&akey)?;
+        let incoming = Head::of(record);
+        let mut meta = self.read_meta()?;
+        let mut batch = sled::Batch::default();
+        let outcome = match &current {
+            None => {
+                let n = self.author_count(&record.author)? + 1;
+                meta.author = Some((record.author, n));
+                Self::link(&akey, record, false, &mut batch, &mut meta);
+                Outcome::New
+            }
+            Some(held) => {
+                let held_head = Head {
+                    seq: held.record.seq,
+                    hash: held.record.hash(),
+                    equivocation: held.equivocation,
+                };
+                if held_head.hash == incoming.hash {
+                    return Ok((Outcome::Duplicate, self.written.load(Ordering::SeqCst)));
+                }
+                let merged = held_head.merge(incoming);
+                if merged.seq > incoming.seq {
+                    return Ok((
+                        Outcome::Stale {
+                            current: held_head.seq,
+                        },
+                        self.written.load(Ordering::SeqCst),
+                    ));
+                }
+                let won = merged.hash == incoming.hash;
+                if won {
+                    Self::unlink(&akey, held, &mut batch, &mut meta);
+                    Self::link(&akey, record, merged.equivocation, &mut batch, &mut meta);
+                } else {
+                    // The held version stays; only the flag changes.
+                    let mut value = self
+                        .tree
+                        .get(prefixed(RECORD, &akey))?
+                        .map(|v| v.to_vec())
+                        .unwrap_or_default();
+                    value[0] |= FLAG_EQUIVOCATION;
+                    batch.insert(prefixed(RECORD, &akey), value);
+                }
+                if merged.seq > held_head.seq {
+                    Outcome::Replaced
+                } else {
+                    Outcome::Equivocation { won }
+                }
+            }
+        };
+        Self::write_meta(&meta, &mut batch);
+        Ok((outcome, self.commit(batch)?))
+    }
+
+    fn sync(&self, ticket: Ticket) -> Result<(), Error> {
+        let mut flushed = self
+            .flushed
+            .lock()
+            .expect("a flusher panicked while holding the lock");
+        if *flushed >= ticket {
+            return Ok(());
+        }
+        // Everything applied before this load is in the flush below: one flush covers every
+        // writer that queued on the lock meanwhile.
+        let upto = self.written.load(Ordering::SeqCst);
+        self.db.flush()?;
+        *flushed = upto;
+        Ok(())
+    }
+
+    fn head(&self, address: &Address) -> Result<Option<Head>, Error> {
+        Ok(self.get(address)?.map(|s| Head {
+            seq: s.record.seq,
+            hash: s.record.hash(),
+            equivocation: s.equivocation,
+        }))
+    }
+
+    fn get(&self, address: &Address) -> Result<Option<Stored>, Error> {
+        self.load(&address_key(address))
+    }
+
+    fn search(&self, q: &Query) -> Result<Page, Error> {
+        let mut filters = vec![Term::kind(q.kind)];
+        if let Some(text) = &q.text {
+            let words: Vec<String> = index::tokens(text).collect();
+            if words.is_empty() {
+                return Err(Error::Query(
+                    "`q` needs a word of two characters or more".into(),
+                ));
+            }
+            filters.extend(words.iter().map(|w| Term::token(w)));
+        }
+        filters.extend(q.party.as_deref().map(Term::party));
+        filters.extend(q.activity.as_deref().map(Term::activity));
+        filters.extend(q.country.as_deref().map(Term::country));
+        filters.extend(q.status.as_deref().map(Term::status));
+        filters.extend(q.region.as_deref().map(Term::region));
+        filters.extend(q.author.as_ref().map(Term::author));
+        let after = q
+            .cursor
+            .as_deref()
+            .map(|c| {
+                hex::decode(c)
+                    .map_err(|_| Error::Query(format!("`{c}` is not a cursor this node gave")))
+            })
+            .transpose()?;
+        let limit = q.limit.clamp(1, MAX_LIMIT);
+
+        let candidates: Box<dyn Iterator<Item = Result<Vec<u8>, Error>>> = match q.near {
+            Some((lat, lon, km)) => {
+                if !(0.0..=MAX_NEAR_KM).contains(&km)
+                    || !(-90.0..=90.0).contains(&lat)
+                    || !(-180.0..=180.0).contains(&lon)
+                {
+                    return Err(Error::Query(format!(
+                        "`near` is lat,lon,km with lat in ±90, lon in ±180 and km from 0 to {MAX_NEAR_KM}"
+                    )));
+                }
+                let mut keys = std::collections::BTreeSet::new();
+                for cell in index::cells_near(lat, lon, km) {
+                    for akey in self.scan(prefixed(INDEX, &Term::cell(cell).0), None) {
+                        keys.insert(akey?);
+                    }
+                }
+                let start = after.clone();
+                Box::new(
+                    keys.into_iter()
+                        .filter(move |k| start.as_ref().is_none_or(|a| k > a))
+                        .map(Ok),
+                )
+            }
+            None => {
+                // Drive the scan with the most selective filter; check the others per key.
+                let driver = filters.remove(if filters.len() > 1 { 1 } else { 0 });
+                filters.push(driver.clone());
+                Box::new(self.scan(prefixed(INDEX, &driver.0), after.as_deref()))
+            }
+        };
+
+        let mut items = Vec::new();
+        let mut next_cursor = None;
+        for akey in candidates {
+            let akey = akey?;
+            let Some(stored) = self.load(&akey)? else {
+                continue;
+            };
+            if !self.matches(q, &akey, &filters, &stored)? {
+                continue;
+            }
+            if items.len() == limit {
+                next_cursor = items
+                    .last()
+                    .map(|s: &Stored| hex::encode(address_key(&s.record.address())));
+                break;
+            }
+            items.push(stored);
+        }
+        Ok(Page { items, next_cursor })
+    }
+
+    fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error> {
+        let start = prefixed(CHANGE, &since.saturating_add(1).to_be_bytes());
+        let mut out = Vec::new();
+        for kv in self.tree.range(start..).take(limit) {
+            let (k, akey) = kv?;
+            if k[0] != CHANGE {
+                break;
+            }
+            if let Some(stored) = self.load(&akey)? {
+                out.push(stored);
+            }
+        }
+        Ok(out)
+    }
+
+    fn summary(&self) -> Result<Summary, Error> {
+        let meta = self.read_meta()?;
+        let mut hasher = Sha256::new();
+        hasher.update(b"maillage-state-v1:");
+        hasher.update(meta.versions.to_be_bytes());
+        hasher.update(meta.sum);
+        Ok(Summary {
+            records: Kind::ALL.into_iter().zip(meta.live).collect(),
+            versions: meta.versions,
+            digest: hex::encode(hasher.finalize()),
+            last_change: meta.change,
+        })
+    }
+
+    fn confirmation(&self, collaboration: &Record) -> Result<Confirmation, Error> {
+        let Body::Collaboration(c) = &collaboration.body else {
+            return Ok(Confirmation {
+                confirmed: false,
+                endorsed_by: vec![],
+            });
+        };
+        let target = collaboration.address().to_string();
+        let mut endorsed_by = Vec::new();
+        for akey in self.scan(prefixed(INDEX, &Term::target(&target).0), None) {
+            let Some(stored) = self.load(&akey?)? else {
+                continue;
+            };
+            if let Body::Endorsement(e) = &stored.record.body
+                && e.stance == Stance::Confirmed
+                && e.target == target
+            {
+                endorsed_by.push(stored.record.author);
+            }
+        }
+        endorsed_by.sort();
+        endorsed_by.dedup();
+        let signed = |reference: &str| {
+            reference.parse::<Address>().is_ok_and(|party| {
+                party.author == collaboration.author || endorsed_by.contains(&party.author)
+            })
+        };
+        let confirmed = !c.parties.is_empty() && c.parties.iter().all(|p| signed(&p.reference));
+        Ok(Confirmation {
+            confirmed,
+            endorsed_by,
+        })
+    }
+
+    fn author_count(&self, author: &Author) -> Result<u64, Error> {
+        self.counter(&meta_key("n", &author.to_bytes()))
+    }
+
+    fn purge_author(&self, author: &Author) -> Result<u64, Error> {
+        let _writer = self
+            .writer
+            .lock()
+            .expect("a writer panicked while holding the lock");
+        let mut meta = self.read_meta()?;
+        let mut batch = sled::Batch::default();
+        let mut purged = 0;
+        for rest in self.scan(prefixed(RECORD, &author.to_bytes()), None) {
+            let akey = [author.to_bytes().as_slice(), &rest?].concat();
+            if let Some(stored) = self.load(&akey)? {
+                Self::unlink(&akey, &stored, &mut batch, &mut meta);
+                batch.remove(prefixed(RECORD, &akey));
+                purged += 1;
+            }
+        }
+        meta.author = Some((*author, 0));
+        Self::write_meta(&meta, &mut batch);
+        let ticket = self.commit(batch)?;
+        drop(_writer);
+        self.sync(ticket)?;
+        Ok(purged)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maillage_core::SigningKey;
+    use serde_json::json;
+
+    fn org(key: &SigningKey, id: &str, seq: u64, body: serde_json::Value) -> Record {
+        let body = Body::from_json(Kind::Organisation, body).unwrap();
+        Record::sign(
+            key,
+            Kind::Organisation,
+            id.parse().unwrap(),
+            seq,
+            1_700_000_000_000,
+            body,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn merge_outcomes_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let v1 = org(&key, "a", 1, json!({"name": "One"}));
+        let v2 = org(&key, "a", 2, json!({"name": "Two"}));
+        let v2b = org(&key, "a", 2, json!({"name": "Two bis"}));
+        {
+            let store = Sled::open(dir.path()).unwrap();
+            assert_eq!(store.apply(&v1).unwrap().0, Outcome::New);
+            assert_eq!(store.apply(&v1).unwrap().0, Outcome::Duplicate);
+            let (outcome, ticket) = store.apply(&v2).unwrap();
+            assert_eq!(outcome, Outcome::Replaced);
+            assert_eq!(store.apply(&v1).unwrap().0, Outcome::Stale { current: 2 });
+            let (outcome, _) = store.apply(&v2b).unwrap();
+            let lower = v2.hash().min(v2b.hash());
+            assert_eq!(
+                outcome,
+                Outcome::Equivocation {
+                    won: v2b.hash() == lower
+                }
+            );
+            store.sync(ticket + 1).unwrap();
+        }
+        let store = Sled::open(dir.path()).unwrap();
+        let got = store.get(&v1.address()).unwrap().unwrap();
+        assert_eq!(got.record.hash(), v2.hash().min(v2b.hash()));
+        assert!(got.equivocation);
+        let summary = store.summary().unwrap();
+        assert_eq!(summary.versions, 1);
+        assert_eq!(summary.records[0], (Kind::Organisation, 1));
+        // The change log holds the address once, at its latest change.
+        let changes = store.changes(0, 10).unwrap();
+        assert_eq!(changes.len(), 1);
+    }
+
+    #[test]
+    fn digest_depends_on_the_set_not_the_order() {
+        let key = SigningKey::from_bytes(&[2; 32]);
+        let records: Vec<Record> = (0..20)
+            .map(|i| {
+                org(
+                    &key,
+                    &format!("o{}", i % 7),
+                    1 + i / 7,
+                    json!({"name": format!("Org {i}")}),
+                )
+            })
+            .collect();
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (sa, sb) = (Sled::open(a.path()).unwrap(), Sled::open(b.path()).unwrap());
+        for r in &records {
+            sa.apply(r).unwrap();
+        }
+        for r in records.iter().rev() {
+            sb.apply(r).unwrap();
+        }
+        assert_eq!(
+            sa.summary().unwrap(),
+            Summary {
+                last_change: sa.summary().unwrap().last_change,
+                ..sb.summary().unwrap()
+            }
+        );
+        let c = tempfile::tempdir().unwrap();
+        let sc = Sled::open(c.path()).unwrap();
+        for r in &records[..19] {
+            sc.apply(r).unwrap();
+        }
+        assert_ne!(sc.summary().unwrap().digest, sa.summary().unwrap().digest);
+    }
+
+    #[test]
+    fn search_pages_neither_repeat_nor_skip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sled::open(dir.path()).unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        for i in 0..25 {
+            let country = if i % 2 == 0 { "SN" } else { "FR" };
+            store
+                .apply(&org(
+                    &key,
+                    &format!("org-{i}"),
+                    1,
+                    json!({"name": format!("Coop {i}"), "countries": [country]}),
+                ))
+                .unwrap();
+        }
+        let mut q = Query::new(Kind::Organisation);
+        q.country = Some("SN".into());
+        q.limit = 5;
+        let mut seen = Vec::new();
+        loop {
+            let page = store.search(&q).unwrap();
+            seen.extend(page.items.iter().map(|s| s.record.id.to_string()));
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut expected: Vec<String> = (0..25)
+            .filter(|i| i % 2 == 0)
+            .map(|i| format!("org-{i}"))
+            .collect();
+        expected.sort();
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(sorted, expected);
+        assert_eq!(seen.len(), 13, "no repeats");
+    }
+}

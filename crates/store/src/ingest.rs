@@ -1,0 +1,255 @@
+//! The one ingest pipeline: decode → validate → policy → verify → merge → store → event.
+//!
+//! HTTP, gossip, sync and import all hand their bytes to [`Ingest::submit`]; records this
+//! node authors are signed by [`Ingest::author`] and then go the same way. Calls block on the
+//! disk: run them off the async executor.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use maillage_core::{Body, Id, Kind, Record, SigningKey};
+use tokio::sync::broadcast;
+
+use crate::policy::Policy;
+use crate::{Error, Outcome, Store, Stored};
+
+/// How far ahead of this node's clock a record's `time` may be.
+pub const MAX_FUTURE_MS: u64 = 15 * 60 * 1000;
+/// Accepted records kept for slow event subscribers.
+const EVENT_BUFFER: usize = 1024;
+
+/// Where a record came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    Local,
+    Http,
+    Gossip,
+    Sync,
+    Import,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Http => "http",
+            Source::Gossip => "gossip",
+            Source::Sync => "sync",
+            Source::Import => "import",
+        }
+    }
+}
+
+/// Why a record was not taken; each says what is wrong for a person.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error("{0}")]
+    Invalid(#[from] maillage_core::Error),
+    #[error("{0}")]
+    Policy(String),
+    #[error("author {author} has {count} records here, this node's quota")]
+    Quota { author: String, count: u64 },
+    #[error(
+        "the record's time is {ahead_s} s ahead of this node's clock (at most 900 s allowed); it is held back until then"
+    )]
+    Future { ahead_s: u64 },
+    #[error(
+        "this node holds a newer version (seq {current}) of {address}; sign the next version with a seq above {current}"
+    )]
+    Stale { address: String, current: u64 },
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+impl Rejection {
+    /// A short stable label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Invalid(e) => e.reason(),
+            Rejection::Policy(_) => "policy",
+            Rejection::Quota { .. } => "quota",
+            Rejection::Future { .. } => "future",
+            Rejection::Stale { .. } => "stale",
+            Rejection::Store(_) => "store",
+        }
+    }
+}
+
+/// What became of an accepted record.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub outcome: Outcome,
+    /// The version the node now serves for the address.
+    pub current: Stored,
+}
+
+/// Counts of ingest results, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// (source, outcome) → count.
+    pub accepted: BTreeMap<(&'static str, &'static str), u64>,
+    /// (source, reason) → count.
+    pub rejected: BTreeMap<(&'static str, &'static str), u64>,
+}
+
+#[derive(Debug)]
+pub struct Ingest {
+    store: Arc<dyn Store>,
+    policy: Policy,
+    events: broadcast::Sender<Arc<Stored>>,
+    counters: Mutex<Counters>,
+    /// Held while this node picks the next `seq` and signs, so that it never equivocates.
+    authoring: Mutex<()>,
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::New => "new",
+        Outcome::Replaced => "replaced",
+        Outcome::Duplicate => "duplicate",
+        Outcome::Stale { .. } => "stale",
+        Outcome::Equivocation { .. } => "equivocation",
+    }
+}
+
+impl Ingest {
+    pub fn new(store: Arc<dyn Store>, policy: Policy) -> Ingest {
+        Ingest {
+            store,
+            policy,
+            events: broadcast::channel(EVENT_BUFFER).0,
+            counters: Mutex::default(),
+            authoring: Mutex::new(()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Records the store took, as they are taken.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Stored>> {
+        self.events.subscribe()
+    }
+
+    pub fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
+        self.counters.lock().expect("counters are only incremented")
+    }
+
+    /// Takes a record signed anywhere, from any way in. Returns once it is durable.
+    pub fn submit(&self, bytes: &[u8], source: Source) -> Result<Accepted, Rejection> {
+        let result = self.run(bytes);
+        let mut counters = self.counters();
+        match &result {
+            Ok(a) => {
+                *counters
+                    .accepted
+                    .entry((source.as_str(), outcome_name(a.outcome)))
+                    .or_default() += 1
+            }
+            Err(e) => {
+                *counters
+                    .rejected
+                    .entry((source.as_str(), e.reason()))
+                    .or_default() += 1
+            }
+        }
+        drop(counters);
+        if let Err(e) = &result {
+            tracing::debug!(source = source.as_str(), reason = e.reason(), error = %e, "record rejected");
+        }
+        result
+    }
+
+    fn run(&self, bytes: &[u8]) -> Result<Accepted, Rejection> {
+        let unverified = Record::decode_unverified(bytes)?;
+        let record = unverified.record();
+        if let Some(why) = self.policy.refusal(&record.author) {
+            return Err(Rejection::Policy(why));
+        }
+        let ahead = record.time.saturating_sub(now_ms());
+        if ahead > MAX_FUTURE_MS {
+            return Err(Rejection::Future {
+                ahead_s: ahead / 1000,
+            });
+        }
+        let address = record.address();
+        let head = self.store.head(&address)?;
+        if let Some(head) = head
+            && head.seq > record.seq
+        {
+            return Err(Rejection::Stale {
+                address: address.to_string(),
+                current: head.seq,
+            });
+        }
+        if head.is_none() && self.policy.limited(&record.author) {
+            let count = self.store.author_count(&record.author)?;
+            if count >= self.policy.quota {
+                return Err(Rejection::Quota {
+                    author: record.author.to_string(),
+                    count,
+                });
+            }
+        }
+        let record = unverified.verify()?;
+        let (outcome, ticket) = self.store.apply(&record)?;
+        if let Outcome::Stale { current } = outcome {
+            return Err(Rejection::Stale {
+                address: address.to_string(),
+                current,
+            });
+        }
+        self.store.sync(ticket)?;
+        let current = self.store.get(&address)?.ok_or_else(|| Error::Corrupt {
+            key: address.to_string(),
+            reason: "vanished after a write".into(),
+        })?;
+        if outcome.stored() {
+            // Nobody listening is fine: events are a convenience, the change log is the record.
+            let _ = self.events.send(Arc::new(current.clone()));
+        }
+        Ok(Accepted { outcome, current })
+    }
+
+    /// Signs the next version of one of this node's addresses and ingests it.
+    pub fn author(
+        &self,
+        key: &SigningKey,
+        kind: Kind,
+        id: Id,
+        body: Body,
+    ) -> Result<Accepted, Rejection> {
+        let _authoring = self
+            .authoring
+            .lock()
+            .expect("authoring never panics while locked");
+        let address = maillage_core::Address {
+            author: maillage_core::Author::from(key),
+            kind,
+            id: id.clone(),
+        };
+        let head = self.store.head(&address)?;
+        let seq = head.map_or(1, |h| h.seq + 1);
+        let time = now_ms();
+        let record = Record::sign(key, kind, id, seq, time, body)?;
+        self.submit(record.bytes(), Source::Local)
+    }
+}
