@@ -1,4 +1,110 @@
-//! Maillage HTTP API: the axum router under `/api/v1`, its handlers, the error mapping and
-//! the web page served at `/`.
+//! Maillage's HTTP API: JSON under `/api/v1`, `/health`, `/metrics`, and a page at `/`.
 //!
-//! Not built yet: this crate holds the place of the HTTP layer in the workspace.
+//! Handlers never touch the disk on the async executor: storage calls run in
+//! `spawn_blocking`. Every write goes through the node's one ingest pipeline.
+//!
+//! Layout:
+//! - [`router`]: routes, state and the bearer-token check;
+//! - `records`: records, search, changes, events, graph;
+//! - `meta`: health, status, metrics, the OpenAPI document, the page;
+//! - [`Error`]: the one mapping of failures to statuses.
+
+mod error;
+mod meta;
+mod records;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use maillage_core::SigningKey;
+use maillage_store::ingest::Ingest;
+use sha2::{Digest as _, Sha256};
+
+pub use error::Error;
+
+/// Largest request body: a 64 KiB record in CBOR, or its JSON form with room for escapes.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct State {
+    pub ingest: Arc<Ingest>,
+    /// The node's author key, to sign what editors submit.
+    pub key: Arc<SigningKey>,
+    pub peer_id: String,
+    /// SHA-256 of the API token: compared in constant time, never kept in clear.
+    token_digest: [u8; 32],
+    /// Connected peers, kept by the network layer.
+    pub peers: Arc<AtomicU64>,
+}
+
+impl State {
+    pub fn new(ingest: Arc<Ingest>, key: SigningKey, peer_id: String, token: &str) -> State {
+        State {
+            ingest,
+            key: Arc::new(key),
+            peer_id,
+            token_digest: Sha256::digest(token.trim().as_bytes()).into(),
+            peers: Arc::default(),
+        }
+    }
+
+    /// Checks `Authorization: Bearer <token>`.
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), Error> {
+        let value = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| Error::Unauthorized("this needs `Authorization: Bearer <token>`; the token is in the node's api.token".into()))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                Error::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+            })?;
+        let given: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        // Equal-length digests, compared without an early exit.
+        let diff = given
+            .iter()
+            .zip(&self.token_digest)
+            .fold(0u8, |d, (a, b)| d | (a ^ b));
+        if diff != 0 {
+            return Err(Error::Unauthorized("wrong API token".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Runs blocking storage work off the executor.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// The whole API.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/", get(meta::page))
+        .route("/health", get(meta::health))
+        .route("/metrics", get(meta::metrics))
+        .route("/api/v1/openapi.json", get(meta::openapi))
+        .route("/api/v1/status", get(meta::status))
+        .route("/api/v1/records", axum::routing::post(records::post))
+        .route(
+            "/api/v1/records/{did}/{kind}/{id}",
+            get(records::get).delete(records::delete),
+        )
+        .route("/api/v1/organisations", get(records::organisations))
+        .route("/api/v1/collaborations", get(records::collaborations))
+        .route("/api/v1/changes", get(records::changes))
+        .route("/api/v1/events", get(records::events))
+        .route("/api/v1/graph", get(records::graph))
+        .fallback(meta::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,10 +1,17 @@
-//! `maillage`: run a Maillage node, and manage its identity.
+//! `maillage`: run a Maillage node, manage its identity, and edit its records.
 
+mod client;
+mod config;
 mod identity;
+mod server;
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::client::Remote;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,6 +37,73 @@ enum Command {
         #[arg(long, env = "MAILLAGE_DATA_DIR", default_value = "maillage-data")]
         data_dir: PathBuf,
     },
+    /// Run the node (creating its identity first if there is none).
+    Run {
+        #[command(flatten)]
+        overrides: config::Overrides,
+        /// Load the sample dataset of international SSE networks.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Show a running node's status.
+    Status {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: Org,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Collaborations.
+    Collab {
+        #[command(subcommand)]
+        command: Collab,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Answer someone else's collaboration or membership claim with a signed stance.
+    Endorse {
+        /// The address of the record endorsed (maillage:<did>/<kind>/<id>).
+        target: String,
+        /// confirmed, disputed or withdrawn.
+        #[arg(long, default_value = "confirmed")]
+        stance: String,
+        /// The endorsement's own id (default: derived from the target).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Org {
+    /// Create or update one of this node's organisations from a JSON body (`-` for stdin).
+    Put { id: String, file: String },
+    /// Show an organisation: an id of this node's, or a full address.
+    Get { id: String },
+    /// Search organisations.
+    Ls {
+        #[arg(long)]
+        q: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        activity: Option<String>,
+    },
+    /// Delete one of this node's organisations.
+    Rm { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum Collab {
+    /// Create or update one of this node's collaborations from a JSON body (`-` for stdin).
+    Put { id: String, file: String },
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +114,27 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -54,6 +149,78 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let id = identity::load(&data_dir)?;
             println!("{}", id.did());
             println!("{}", id.peer_id());
+        }
+        Command::Run { overrides, demo } => {
+            let config = config::Config::load(overrides)?;
+            server::init_logs(&config);
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(server::run(config, demo))?;
+        }
+        Command::Status { remote } => client::print(&remote.get("/api/v1/status")?)?,
+        Command::Org { command, remote } => match command {
+            Org::Put { id, file } => client::print(&client::put(
+                &remote,
+                "organisation",
+                &id,
+                client::read_body(&file)?,
+            )?)?,
+            Org::Get { id } => {
+                let path = client::path_of(&remote, "organisation", &id)?;
+                client::print(&remote.get(&format!("/api/v1/records/{path}"))?)?;
+            }
+            Org::Ls {
+                q,
+                country,
+                region,
+                activity,
+            } => {
+                let query = query_string(&[
+                    ("q", &q),
+                    ("country", &country),
+                    ("region", &region),
+                    ("activity", &activity),
+                ]);
+                let page = remote.get(&format!("/api/v1/organisations?{query}"))?;
+                for item in page["items"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}\t{}",
+                        item["address"].as_str().unwrap_or(""),
+                        item["body"]["name"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Org::Rm { id } => {
+                let path = client::path_of(&remote, "organisation", &id)?;
+                client::print(&remote.delete(&format!("/api/v1/records/{path}"))?)?;
+            }
+        },
+        Command::Collab {
+            command: Collab::Put { id, file },
+            remote,
+        } => {
+            client::print(&client::put(
+                &remote,
+                "collaboration",
+                &id,
+                client::read_body(&file)?,
+            )?)?;
+        }
+        Command::Endorse {
+            target,
+            stance,
+            id,
+            remote,
+        } => {
+            let address: maillage_core::Address = target.parse()?;
+            let id = id.unwrap_or_else(|| {
+                format!("endorse-{}-{}", address.kind, address.id)
+                    .chars()
+                    .take(64)
+                    .collect()
+            });
+            let body = json!({"target": target, "stance": stance});
+            client::print(&client::put(&remote, "endorsement", &id, body)?)?;
         }
     }
     Ok(())

@@ -1,0 +1,106 @@
+//! About the node: health, status, metrics, the OpenAPI document and the page.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State as Extract;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use maillage_core::Author;
+use serde_json::{Value, json};
+
+use crate::{Error, State, blocking};
+
+pub(crate) async fn health() -> &'static str {
+    "ok\n"
+}
+
+pub(crate) async fn not_found() -> Error {
+    Error::NotFound("no such endpoint: see /api/v1/openapi.json".into())
+}
+
+/// `GET /api/v1/status`.
+#[tracing::instrument(skip(state))]
+pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>, Error> {
+    let store = state.ingest.store().clone();
+    let summary = blocking(move || Ok(store.summary()?)).await?;
+    let records: serde_json::Map<String, Value> = summary
+        .records
+        .iter()
+        .map(|(kind, n)| (kind.as_str().to_owned(), json!(n)))
+        .collect();
+    Ok(Json(json!({
+        "did": Author::from(state.key.as_ref()).did(),
+        "peer_id": state.peer_id,
+        "records": records,
+        "versions": summary.versions,
+        "peers": state.peers.load(Ordering::Relaxed),
+        "state_digest": summary.digest,
+        "last_change": summary.last_change,
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub(crate) async fn metrics(Extract(state): Extract<State>) -> Result<impl IntoResponse, Error> {
+    let store = state.ingest.store().clone();
+    let summary = blocking(move || Ok(store.summary()?)).await?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP maillage_records Live records held, by kind.\n# TYPE maillage_records gauge"
+    );
+    for (kind, n) in &summary.records {
+        let _ = writeln!(out, "maillage_records{{kind=\"{kind}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP maillage_versions Versions held, tombstones included.\n# TYPE maillage_versions gauge"
+    );
+    let _ = writeln!(out, "maillage_versions {}", summary.versions);
+    let _ = writeln!(
+        out,
+        "# HELP maillage_peers Connected peers.\n# TYPE maillage_peers gauge"
+    );
+    let _ = writeln!(
+        out,
+        "maillage_peers {}",
+        state.peers.load(Ordering::Relaxed)
+    );
+    let counters = state.ingest.counters();
+    let _ = writeln!(
+        out,
+        "# HELP maillage_ingest_accepted_total Records taken, by way in and outcome.\n# TYPE maillage_ingest_accepted_total counter"
+    );
+    for ((source, outcome), n) in &counters.accepted {
+        let _ = writeln!(
+            out,
+            "maillage_ingest_accepted_total{{source=\"{source}\",outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP maillage_ingest_rejected_total Records refused, by way in and reason.\n# TYPE maillage_ingest_rejected_total counter"
+    );
+    for ((source, reason), n) in &counters.rejected {
+        let _ = writeln!(
+            out,
+            "maillage_ingest_rejected_total{{source=\"{source}\",reason=\"{reason}\"}} {n}"
+        );
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
+
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+}
+
+/// `GET /`: a page for people.
+pub(crate) async fn page() -> Html<&'static str> {
+    Html(include_str!("page.html"))
+}

@@ -1,0 +1,391 @@
+//! Records: write, read, delete, search, the change feed, live events and the graph.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use maillage_core::{Address, Body, Id, Kind};
+use maillage_store::ingest::{Accepted, Source};
+use maillage_store::{Outcome, Store, Stored};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::{Error, State, blocking};
+
+/// The JSON form of a stored record, with what this node knows of its address.
+fn record_json(store: &dyn Store, stored: &Stored) -> Result<Value, Error> {
+    let mut value = stored.record.to_json();
+    value["equivocation"] = json!(stored.equivocation);
+    if stored.record.kind == Kind::Collaboration && !stored.record.body.is_deleted() {
+        let confirmation = store.confirmation(&stored.record)?;
+        value["confirmed"] = json!(confirmation.confirmed);
+        value["endorsed_by"] = json!(
+            confirmation
+                .endorsed_by
+                .iter()
+                .map(|a| a.did())
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(value)
+}
+
+fn accepted(state: &State, accepted: Accepted) -> Result<Response, Error> {
+    let status = match accepted.outcome {
+        Outcome::New | Outcome::Replaced | Outcome::Equivocation { won: true } => {
+            StatusCode::CREATED
+        }
+        Outcome::Duplicate => StatusCode::OK,
+        Outcome::Equivocation { won: false } => {
+            return Err(Error::Conflict(format!(
+                "{} already has another version with seq {}: the author signed two versions with one seq (an equivocation); the lower hash is kept and the address is flagged",
+                accepted.current.record.address(),
+                accepted.current.record.seq
+            )));
+        }
+        Outcome::Stale { current } => {
+            return Err(Error::Conflict(format!(
+                "this node holds a newer version (seq {current})"
+            )));
+        }
+    };
+    let body = record_json(state.ingest.store().as_ref(), &accepted.current)?;
+    Ok((
+        status,
+        [(
+            header::ETAG,
+            format!("\"{}\"", accepted.current.record.hash()),
+        )],
+        Json(body),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRecord {
+    kind: String,
+    id: String,
+    body: Value,
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge(format!(
+                "the request body is over the limit of {} bytes",
+                crate::MAX_BODY
+            ))
+        } else {
+            Error::BadRequest(format!("cannot read the request body: {e}"))
+        }
+    })
+}
+
+/// `POST /api/v1/records`: JSON `{kind, id, body}` for the node to sign, or
+/// `application/cbor` for a record signed elsewhere.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn post(
+    Extract(state): Extract<State>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Error> {
+    state.authorize(&headers)?;
+    let body = body_bytes(body)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ingest = state.ingest.clone();
+    let result = if content_type.starts_with("application/cbor") {
+        blocking(move || Ok(ingest.submit(&body, Source::Http)?)).await?
+    } else if content_type.starts_with("application/json") {
+        let new: NewRecord = serde_json::from_slice(&body).map_err(|e| {
+            Error::BadRequest(format!(
+                "the body is not {{\"kind\", \"id\", \"body\"}} JSON: {e}"
+            ))
+        })?;
+        let kind: Kind = new.kind.parse()?;
+        let id: Id = new.id.parse()?;
+        if new.body.get("deleted").is_some() {
+            return Err(Error::BadRequest(
+                "to delete a record, use DELETE on its address".into(),
+            ));
+        }
+        let body = Body::from_json(kind, new.body)?;
+        let key = state.key.clone();
+        blocking(move || Ok(ingest.author(&key, kind, id, body)?)).await?
+    } else {
+        return Err(Error::BadRequest(
+            "Content-Type must be application/json ({kind, id, body}) or application/cbor (a signed record)".into(),
+        ));
+    };
+    accepted(&state, result)
+}
+
+fn address(did: &str, kind: &str, id: &str) -> Result<Address, Error> {
+    Ok(Address {
+        author: did.parse()?,
+        kind: kind.parse()?,
+        id: id.parse()?,
+    })
+}
+
+/// `GET /api/v1/records/{did}/{kind}/{id}`.
+#[tracing::instrument(skip(state))]
+pub(crate) async fn get(
+    Extract(state): Extract<State>,
+    Path((did, kind, id)): Path<(String, String, String)>,
+) -> Result<Response, Error> {
+    let address = address(&did, &kind, &id)?;
+    let store = state.ingest.store().clone();
+    blocking(move || match store.get(&address)? {
+        Some(stored) if !stored.record.body.is_deleted() => {
+            let etag = format!("\"{}\"", stored.record.hash());
+            Ok((
+                [(header::ETAG, etag)],
+                Json(record_json(store.as_ref(), &stored)?),
+            )
+                .into_response())
+        }
+        Some(_) => Err(Error::NotFound(format!(
+            "{address} was deleted by its author"
+        ))),
+        None => Err(Error::NotFound(format!(
+            "this node holds no record at {address}"
+        ))),
+    })
+    .await
+}
+
+/// `DELETE /api/v1/records/{did}/{kind}/{id}`: signs a tombstone for one of this node's records.
+#[tracing::instrument(skip(state, headers))]
+pub(crate) async fn delete(
+    Extract(state): Extract<State>,
+    headers: HeaderMap,
+    Path((did, kind, id)): Path<(String, String, String)>,
+) -> Result<Response, Error> {
+    state.authorize(&headers)?;
+    let address = address(&did, &kind, &id)?;
+    if address.author != maillage_core::Author::from(state.key.as_ref()) {
+        return Err(Error::Forbidden(format!(
+            "this node can only delete records it signed; {address} belongs to its author's node"
+        )));
+    }
+    let ingest = state.ingest.clone();
+    let key = state.key.clone();
+    let result = blocking(move || {
+        match ingest.store().get(&address)? {
+            Some(s) if !s.record.body.is_deleted() => {}
+            _ => {
+                return Err(Error::NotFound(format!(
+                    "this node holds no record at {address}"
+                )));
+            }
+        }
+        Ok(ingest.author(&key, address.kind, address.id.clone(), Body::Deleted)?)
+    })
+    .await?;
+    let body = record_json(state.ingest.store().as_ref(), &result.current)?;
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Search {
+    q: Option<String>,
+    country: Option<String>,
+    region: Option<String>,
+    activity: Option<String>,
+    author: Option<String>,
+    near: Option<String>,
+    party: Option<String>,
+    status: Option<String>,
+    confirmed: Option<bool>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Error> {
+    q.map(|Query(q)| q)
+        .map_err(|e| Error::BadRequest(format!("bad query parameters: {}", e.body_text())))
+}
+
+impl Search {
+    fn into_query(self, kind: Kind) -> Result<maillage_store::Query, Error> {
+        let mut q = maillage_store::Query::new(kind);
+        q.text = self.q;
+        q.country = self.country.map(|c| c.to_uppercase());
+        q.region = self.region;
+        q.activity = self.activity;
+        q.author = self.author.map(|a| a.parse()).transpose()?;
+        q.near = self
+            .near
+            .map(|n| {
+                let parts: Vec<f64> = n.split(',').filter_map(|p| p.trim().parse().ok()).collect();
+                match parts.as_slice() {
+                    [lat, lon, km] => Ok((*lat, *lon, *km)),
+                    _ => Err(Error::BadRequest(format!(
+                        "`near={n}` must be lat,lon,km, like 14.69,-17.44,50"
+                    ))),
+                }
+            })
+            .transpose()?;
+        q.party = self.party;
+        q.status = self.status;
+        q.confirmed = self.confirmed;
+        q.cursor = self.cursor;
+        q.limit = self.limit.unwrap_or(50);
+        Ok(q)
+    }
+}
+
+async fn search(state: State, kind: Kind, search: Search) -> Result<Json<Value>, Error> {
+    let query = search.into_query(kind)?;
+    let store = state.ingest.store().clone();
+    blocking(move || {
+        let page = store.search(&query)?;
+        let items = page
+            .items
+            .iter()
+            .map(|s| record_json(store.as_ref(), s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Json(
+            json!({ "items": items, "next_cursor": page.next_cursor }),
+        ))
+    })
+    .await
+}
+
+/// `GET /api/v1/organisations`.
+#[tracing::instrument(skip(state))]
+pub(crate) async fn organisations(
+    Extract(state): Extract<State>,
+    q: Result<Query<Search>, QueryRejection>,
+) -> Result<Json<Value>, Error> {
+    let q = query(q)?;
+    if q.party.is_some() || q.status.is_some() || q.confirmed.is_some() {
+        return Err(Error::BadRequest(
+            "`party`, `status` and `confirmed` filter collaborations".into(),
+        ));
+    }
+    search(state, Kind::Organisation, q).await
+}
+
+/// `GET /api/v1/collaborations`.
+#[tracing::instrument(skip(state))]
+pub(crate) async fn collaborations(
+    Extract(state): Extract<State>,
+    q: Result<Query<Search>, QueryRejection>,
+) -> Result<Json<Value>, Error> {
+    let q = query(q)?;
+    if q.activity.is_some() || q.near.is_some() {
+        return Err(Error::BadRequest(
+            "`activity` and `near` filter organisations".into(),
+        ));
+    }
+    search(state, Kind::Collaboration, q).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Changes {
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/changes?since=&limit=`: current versions in the order this node took them.
+/// A version replaced later shows up again, at its new position; tombstones are included.
+#[tracing::instrument(skip(state))]
+pub(crate) async fn changes(
+    Extract(state): Extract<State>,
+    q: Result<Query<Changes>, QueryRejection>,
+) -> Result<Json<Value>, Error> {
+    let q = query(q)?;
+    let since = q.since.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let store = state.ingest.store().clone();
+    blocking(move || {
+        let changes = store.changes(since, limit)?;
+        let next = changes.last().map_or(since, |s| s.change);
+        let items = changes
+            .iter()
+            .map(|s| {
+                let mut v = s.record.to_json();
+                v["change"] = json!(s.change);
+                v
+            })
+            .collect::<Vec<_>>();
+        Ok(Json(json!({ "items": items, "next_cursor": next })))
+    })
+    .await
+}
+
+/// `GET /api/v1/events`: Server-Sent Events, one `record` event per accepted version.
+pub(crate) async fn events(
+    Extract(state): Extract<State>,
+) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
+    let stream = BroadcastStream::new(state.ingest.subscribe()).map(|item| {
+        Ok(match item {
+            Ok(stored) => {
+                let mut v = stored.record.to_json();
+                v["change"] = json!(stored.change);
+                Event::default().event("record").data(v.to_string())
+            }
+            // A slow reader missed some: say so, so it can catch up from the change feed.
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                Event::default().event("lagged").data(n.to_string())
+            }
+        })
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `GET /api/v1/graph`: organisations and collaborations as nodes, parties as edges.
+#[tracing::instrument(skip(state))]
+pub(crate) async fn graph(Extract(state): Extract<State>) -> Result<Json<Value>, Error> {
+    let store = state.ingest.store().clone();
+    blocking(move || {
+        let mut nodes = Vec::new();
+        let mut edges = Vec::new();
+        for kind in [Kind::Organisation, Kind::Collaboration] {
+            let mut q = maillage_store::Query::new(kind);
+            q.limit = maillage_store::engine::MAX_LIMIT;
+            loop {
+                let page = store.search(&q)?;
+                for s in &page.items {
+                    let address = s.record.address().to_string();
+                    match &s.record.body {
+                        Body::Organisation(o) => {
+                            nodes.push(json!({"id": address, "kind": "organisation", "label": o.name}));
+                            for m in &o.member_of {
+                                edges.push(json!({"from": address, "to": m, "type": "member_of"}));
+                            }
+                        }
+                        Body::Collaboration(c) => {
+                            let confirmed = store.confirmation(&s.record)?.confirmed;
+                            nodes.push(json!({"id": address, "kind": "collaboration", "label": c.title, "confirmed": confirmed}));
+                            for p in &c.parties {
+                                edges.push(json!({"from": p.reference, "to": address, "type": "party", "role": p.role}));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                match page.next_cursor {
+                    Some(c) => q.cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+        Ok(Json(json!({ "nodes": nodes, "edges": edges })))
+    })
+    .await
+}

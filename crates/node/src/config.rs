@@ -1,0 +1,256 @@
+//! Configuration: built-in defaults → `config.toml` → `MAILLAGE_*` environment → flags.
+//!
+//! The file form ([`File`]) is what TOML says; [`Config`] is the validated form the node runs
+//! with. Environment and flags arrive through clap (a flag beats its variable) as overrides.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use maillage_core::Author;
+use maillage_store::policy::Mode;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct File {
+    /// The folder that holds everything of this node.
+    pub data_dir: PathBuf,
+    pub http: Http,
+    pub policy: Policy,
+    pub log: Log,
+}
+
+impl Default for File {
+    fn default() -> Self {
+        File {
+            data_dir: PathBuf::from("maillage-data"),
+            http: Http::default(),
+            policy: Policy::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// Address of the HTTP API.
+    pub listen: String,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: "127.0.0.1:7701".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// `open` or `trusted`.
+    pub mode: String,
+    /// Authors accepted in `trusted` mode.
+    pub trusted: Vec<String>,
+    /// Authors refused everywhere and purged.
+    pub blocked: Vec<String>,
+    /// Most addresses one other author can make this node store.
+    pub quota: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            mode: "open".into(),
+            trusted: vec![],
+            blocked: vec![],
+            quota: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// A tracing filter, as `RUST_LOG`.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            filter: "maillage=info,libp2p=warn".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// Values from the environment or the command line; each set one beats the file.
+#[derive(Debug, Default, clap::Args)]
+pub struct Overrides {
+    /// A config file (default: <data-dir>/config.toml when it exists).
+    #[arg(long, env = "MAILLAGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The folder that holds everything of this node.
+    #[arg(long, env = "MAILLAGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the HTTP API, like 127.0.0.1:7701.
+    #[arg(long, env = "MAILLAGE_HTTP")]
+    pub http: Option<String>,
+    /// Trust policy: open or trusted.
+    #[arg(long, env = "MAILLAGE_POLICY")]
+    pub policy: Option<String>,
+    /// Log filter, as RUST_LOG.
+    #[arg(long, env = "MAILLAGE_LOG")]
+    pub log: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "MAILLAGE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The validated configuration a node runs with.
+#[derive(Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http: SocketAddr,
+    pub mode: Mode,
+    pub trusted: Vec<Author>,
+    pub blocked: Vec<Author>,
+    pub quota: u64,
+    pub log_filter: String,
+    pub json_logs: bool,
+}
+
+fn authors(list: &[String], key: &str) -> anyhow::Result<Vec<Author>> {
+    list.iter()
+        .map(|did| {
+            did.parse()
+                .with_context(|| format!("policy.{key} holds `{did}`"))
+        })
+        .collect()
+}
+
+impl Config {
+    pub fn load(o: Overrides) -> anyhow::Result<Config> {
+        let default_dir = o
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| File::default().data_dir);
+        let path = o.config.clone().or_else(|| {
+            let p = default_dir.join("config.toml");
+            p.exists().then_some(p)
+        });
+        let mut file = match &path {
+            Some(p) => read(p)?,
+            None => File::default(),
+        };
+        if let Some(v) = o.data_dir {
+            file.data_dir = v;
+        }
+        if let Some(v) = o.http {
+            file.http.listen = v;
+        }
+        if let Some(v) = o.policy {
+            file.policy.mode = v;
+        }
+        if let Some(v) = o.log {
+            file.log.filter = v;
+        }
+        if let Some(v) = o.log_format {
+            file.log.format = v;
+        }
+        Config::try_from(file)
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<File> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))
+}
+
+impl TryFrom<File> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(f: File) -> anyhow::Result<Config> {
+        let http = f.http.listen.parse().with_context(|| {
+            format!(
+                "http.listen `{}` is not an address like 127.0.0.1:7701",
+                f.http.listen
+            )
+        })?;
+        let mode = match f.policy.mode.as_str() {
+            "open" => Mode::Open,
+            "trusted" => Mode::Trusted,
+            other => bail!("policy.mode `{other}` is neither `open` nor `trusted`"),
+        };
+        let json_logs = match f.log.format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => bail!("log.format `{other}` is neither `text` nor `json`"),
+        };
+        Ok(Config {
+            data_dir: f.data_dir,
+            http,
+            mode,
+            trusted: authors(&f.policy.trusted, "trusted")?,
+            blocked: authors(&f.policy.blocked, "blocked")?,
+            quota: f.policy.quota,
+            log_filter: f.log.filter,
+            json_logs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_default_file_is_the_default() {
+        // Every key in config/default.toml is commented out: uncommented, it must parse and
+        // give the built-in defaults.
+        let text: String = include_str!("../../../config/default.toml")
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(setting)
+                    if setting
+                        .split_once(" = ")
+                        .is_some_and(|(k, _)| !k.contains(' ')) =>
+                {
+                    setting
+                }
+                _ if l.starts_with('#') => "",
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file: File = toml::from_str(&text).unwrap();
+        let default = File::default();
+        assert_eq!(file.data_dir, default.data_dir);
+        assert_eq!(file.http.listen, default.http.listen);
+        assert_eq!(file.policy.mode, default.policy.mode);
+        assert_eq!(file.policy.quota, default.policy.quota);
+        assert_eq!(file.log.filter, default.log.filter);
+    }
+
+    #[test]
+    fn bad_values_say_which_key() {
+        let err = toml::from_str::<File>("[http]\nlisen = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+        let mut f = File::default();
+        f.policy.mode = "closed".into();
+        assert!(
+            Config::try_from(f)
+                .unwrap_err()
+                .to_string()
+                .contains("policy.mode")
+        );
+    }
+}

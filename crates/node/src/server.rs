@@ -1,0 +1,148 @@
+//! `maillage run`: open the store, serve the API, stop in order on SIGINT or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use maillage_core::{Body, Kind};
+use maillage_store::ingest::Ingest;
+use maillage_store::policy::Policy;
+use maillage_store::{Sled, Store};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::identity::{self, Identity};
+
+/// How long open connections (event streams) may hold up a shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The sample dataset `--demo` loads: public facts about international SSE networks.
+const DEMO: &str = include_str!("../../../config/examples/sse-networks.json");
+
+pub fn init_logs(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("maillage=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.json_logs {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The API token: `MAILLAGE_API_TOKEN`, else `<data_dir>/api.token` (which must be private).
+fn token(config: &Config) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var("MAILLAGE_API_TOKEN") {
+        return Ok(token);
+    }
+    let path = config.data_dir.join(identity::TOKEN_FILE);
+    identity::check_private(&path)?;
+    let token = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(token.trim().to_owned())
+}
+
+pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
+    let id = if identity::key_path(&config.data_dir).exists() {
+        identity::load(&config.data_dir)?
+    } else {
+        let id = identity::init(&config.data_dir)?;
+        tracing::info!(data_dir = %config.data_dir.display(), did = %id.did(), "created a new node identity");
+        id
+    };
+    let token = token(&config)?;
+    let store_dir = config.data_dir.join("store");
+    let store = Arc::new(
+        Sled::open(&store_dir)
+            .with_context(|| format!("cannot open the store in {}", store_dir.display()))?,
+    );
+    let policy = Policy {
+        mode: config.mode,
+        own: id.author(),
+        trusted: config.trusted.clone(),
+        blocked: config.blocked.clone(),
+        quota: config.quota,
+    };
+    for author in &policy.blocked {
+        let purged = store.purge_author(author)?;
+        if purged > 0 {
+            tracing::info!(%author, purged, "purged a blocked author's records");
+        }
+    }
+    let ingest = Arc::new(Ingest::new(store.clone(), policy));
+    if demo {
+        let loaded = load_demo(&ingest, &id)?;
+        tracing::info!(records = loaded, "loaded the sample dataset");
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.http)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another node running there? set --http)",
+                config.http
+            )
+        })?;
+    let state = maillage_api::State::new(ingest, id.key.clone(), id.peer_id().to_string(), &token);
+    let app = maillage_api::router(state);
+    tracing::info!(did = %id.did(), peer_id = %id.peer_id(), http = %config.http, "node serving");
+
+    let serve = axum::serve(listener, app).with_graceful_shutdown(signal());
+    tokio::select! {
+        served = serve => served.context("the HTTP server failed")?,
+        _ = async { signal().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+        }
+    }
+    store.flush()?;
+    tracing::info!("stopped; store flushed");
+    Ok(())
+}
+
+async fn signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler can always be installed at start-up");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+#[derive(Deserialize)]
+struct DemoRecord {
+    kind: String,
+    id: String,
+    body: serde_json::Value,
+}
+
+/// Signs the sample dataset with this node's key; records already here are left as they are.
+fn load_demo(ingest: &Ingest, id: &Identity) -> anyhow::Result<usize> {
+    let demo: Vec<DemoRecord> =
+        serde_json::from_str(DEMO).context("the sample dataset is not valid JSON")?;
+    let did = id.did();
+    let mut loaded = 0;
+    for r in demo {
+        let kind: Kind = r.kind.parse()?;
+        // The sample refers to this node's own records as `maillage:self/…`.
+        let body = serde_json::from_str(
+            &r.body
+                .to_string()
+                .replace("maillage:self/", &format!("maillage:{did}/")),
+        )?;
+        let body =
+            Body::from_json(kind, body).with_context(|| format!("sample record {}", r.id))?;
+        let address = maillage_core::Address {
+            author: id.author(),
+            kind,
+            id: r.id.parse()?,
+        };
+        if ingest.store().head(&address)?.is_none() {
+            ingest.author(&id.key, kind, r.id.parse()?, body)?;
+            loaded += 1;
+        }
+    }
+    Ok(loaded)
+}
