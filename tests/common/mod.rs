@@ -1,0 +1,209 @@
+//! Real `maillage` processes for end-to-end tests: free ports on 127.0.0.1, their own data
+//! folders, and waits on conditions with a deadline.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Polls `check` until it returns `Some`, or panics with `what` after [`DEADLINE`].
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An HTTP answer: status and parsed JSON (or the text as a JSON string).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub json: Value,
+}
+
+impl Answer {
+    pub fn error(&self) -> &str {
+        self.json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message in {self:?}"))
+    }
+}
+
+pub struct Node {
+    pub dir: PathBuf,
+    pub http: String,
+    pub args: Vec<String>,
+    child: Option<Child>,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn answer(response: ureq::http::Response<ureq::Body>) -> Answer {
+    let status = response.status().as_u16();
+    let text = response.into_body().read_to_string().unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Answer { status, json }
+}
+
+impl Node {
+    /// Starts a node on a new data folder under `root`.
+    pub fn start(root: &Path, name: &str, args: &[&str]) -> Node {
+        let mut node = Node {
+            dir: root.join(name),
+            http: format!("127.0.0.1:{}", free_port()),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        node.restart();
+        node
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// (Re)starts the process on the same folder and port, and waits until it serves.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "node already running");
+        let child = Command::new(env!("CARGO_BIN_EXE_maillage"))
+            .arg("run")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(["--http", &self.http])
+            .args(&self.args)
+            .env_remove("MAILLAGE_API_TOKEN")
+            .env("MAILLAGE_LOG", "maillage=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.with_extension("log"))
+                    .unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_for("the node to serve /health", || {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("the node exited with {status}: {}", self.log());
+            }
+            agent()
+                .get(self.url("/health"))
+                .call()
+                .ok()
+                .filter(|r| r.status() == 200)
+        });
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit status once it is gone.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("node running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        wait_for("the node to exit", || child.try_wait().unwrap())
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("node running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("api.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        answer(agent().get(self.url(path)).call().unwrap())
+    }
+
+    pub fn delete(&self, path: &str) -> Answer {
+        let request = agent()
+            .delete(self.url(path))
+            .header("authorization", format!("Bearer {}", self.token()));
+        answer(request.call().unwrap())
+    }
+
+    /// POSTs `body` with a content type and an optional `Authorization` header value.
+    pub fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        auth: Option<&str>,
+        body: &[u8],
+    ) -> Answer {
+        let mut request = agent()
+            .post(self.url(path))
+            .header("content-type", content_type);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        answer(request.send(body).unwrap())
+    }
+
+    pub fn post_json(&self, kind: &str, id: &str, body: Value) -> Answer {
+        let payload = serde_json::json!({"kind": kind, "id": id, "body": body});
+        let auth = format!("Bearer {}", self.token());
+        self.post_raw(
+            "/api/v1/records",
+            "application/json",
+            Some(&auth),
+            payload.to_string().as_bytes(),
+        )
+    }
+
+    pub fn post_cbor(&self, bytes: &[u8]) -> Answer {
+        let auth = format!("Bearer {}", self.token());
+        self.post_raw("/api/v1/records", "application/cbor", Some(&auth), bytes)
+    }
+
+    pub fn status(&self) -> Value {
+        self.get("/api/v1/status").json
+    }
+
+    pub fn did(&self) -> String {
+        self.status()["did"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

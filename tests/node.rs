@@ -1,0 +1,503 @@
+//! One node, end to end: the real binary, a real sled store on disk, real HTTP on 127.0.0.1.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use base64::Engine as _;
+use common::Node;
+use maillage_core::{Body, Kind, Record, SigningKey};
+use serde_json::{Value, json};
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A record signed by a key that is not the node's.
+fn signed_elsewhere(key: &SigningKey, kind: Kind, id: &str, seq: u64, body: Value) -> Record {
+    let body = Body::from_json(kind, body).unwrap();
+    Record::sign(key, kind, id.parse().unwrap(), seq, now_ms(), body).unwrap()
+}
+
+fn path_of(record: &Value) -> String {
+    format!(
+        "/api/v1/records/{}",
+        record["address"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("maillage:")
+            .unwrap()
+    )
+}
+
+#[test]
+fn write_read_restart_gives_the_same_bytes() {
+    let root = tempfile::tempdir().unwrap();
+    let mut node = Node::start(root.path(), "a", &[]);
+    let created = node.post_json(
+        "organisation",
+        "coop-dakar",
+        json!({
+            "name": "Coopérative de Dakar",
+            "countries": ["SN"],
+            "location": {"lat": 14.6928, "lon": -17.4467},
+            "description": {"fr": "Une coopérative", "en": "A cooperative"}
+        }),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+    let path = path_of(&created.json);
+    let read = node.get(&path);
+    assert_eq!(read.status, 200);
+    assert_eq!(read.json["cbor"], created.json["cbor"]);
+    assert_eq!(read.json["body"]["location"]["lat"], 14.6928);
+
+    assert!(
+        node.stop().success(),
+        "SIGTERM must end the node cleanly: {}",
+        node.log()
+    );
+    node.restart();
+    let again = node.get(&path);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json["cbor"], created.json["cbor"]);
+    assert_eq!(again.json["hash"], created.json["hash"]);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(again.json["cbor"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        Record::decode(&bytes).unwrap().hash().to_string(),
+        again.json["hash"]
+    );
+}
+
+#[test]
+fn a_deleted_record_stays_gone_across_restarts() {
+    let root = tempfile::tempdir().unwrap();
+    let mut node = Node::start(root.path(), "a", &[]);
+    let created = node.post_json("organisation", "gone", json!({"name": "Soon gone"}));
+    let path = path_of(&created.json);
+    let deleted = node.delete(&path);
+    assert_eq!(deleted.status, 200, "{deleted:?}");
+    assert_eq!(deleted.json["body"], json!({"deleted": true}));
+    assert!(deleted.json["seq"].as_u64().unwrap() > created.json["seq"].as_u64().unwrap());
+    assert_eq!(node.get(&path).status, 404);
+    assert_eq!(node.delete(&path).status, 404, "deleting twice");
+    assert_eq!(node.status()["records"]["organisation"], 0);
+    node.stop();
+    node.restart();
+    assert_eq!(node.get(&path).status, 404);
+    let search = node.get("/api/v1/organisations?q=gone");
+    assert_eq!(search.json["items"], json!([]));
+    // The tombstone is what the change feed serves for the address, so aggregators forget it.
+    let changes = node.get("/api/v1/changes?since=0");
+    let items = changes.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["body"], json!({"deleted": true}));
+}
+
+#[test]
+fn a_collaboration_is_confirmed_once_every_party_endorsed_it() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &[]);
+    let did = node.did();
+    let other = SigningKey::from_bytes(&[9; 32]);
+    let org = signed_elsewhere(
+        &other,
+        Kind::Organisation,
+        "partner",
+        1,
+        json!({"name": "Partner network"}),
+    );
+    assert_eq!(node.post_cbor(org.bytes()).status, 201);
+    node.post_json("organisation", "us", json!({"name": "Our network"}));
+    let collab = node.post_json(
+        "collaboration",
+        "joint",
+        json!({
+            "title": "Joint project",
+            "status": "active",
+            "parties": [
+                {"ref": format!("maillage:{did}/organisation/us"), "role": "coordinator"},
+                {"ref": org.address().to_string(), "role": "partner"}
+            ]
+        }),
+    );
+    assert_eq!(collab.status, 201, "{collab:?}");
+    assert_eq!(collab.json["confirmed"], false);
+    assert_eq!(
+        node.get("/api/v1/collaborations?confirmed=true").json["items"],
+        json!([])
+    );
+
+    let endorsement = signed_elsewhere(
+        &other,
+        Kind::Endorsement,
+        "joint-ok",
+        1,
+        json!({
+            "target": collab.json["address"], "stance": "confirmed"
+        }),
+    );
+    assert_eq!(node.post_cbor(endorsement.bytes()).status, 201);
+    let read = node.get(&path_of(&collab.json));
+    assert_eq!(read.json["confirmed"], true);
+    assert_eq!(read.json["endorsed_by"], json!([org.author.did()]));
+    let confirmed = node.get("/api/v1/collaborations?confirmed=true");
+    assert_eq!(
+        confirmed.json["items"][0]["address"],
+        collab.json["address"]
+    );
+
+    // Withdrawn: no longer confirmed.
+    let withdrawn = signed_elsewhere(
+        &other,
+        Kind::Endorsement,
+        "joint-ok",
+        2,
+        json!({
+            "target": collab.json["address"], "stance": "withdrawn"
+        }),
+    );
+    assert_eq!(node.post_cbor(withdrawn.bytes()).status, 201);
+    assert_eq!(node.get(&path_of(&collab.json)).json["confirmed"], false);
+}
+
+fn ids(answer: &common::Answer) -> BTreeSet<String> {
+    answer.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn search_finds_what_it_should_and_nothing_else() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &[]);
+    let orgs = [
+        (
+            "dakar-food",
+            json!({"name": "Dakar food cooperative", "countries": ["SN"], "regions": ["africa"], "activities": ["AM60"], "location": {"lat": 14.6928, "lon": -17.4467}}),
+        ),
+        (
+            "thies-housing",
+            json!({"name": "Thiès housing cooperative", "countries": ["SN"], "regions": ["africa"], "activities": ["AM90"], "location": {"lat": 14.791, "lon": -16.9359}}),
+        ),
+        (
+            "lyon-food",
+            json!({"name": "Lyon épicerie solidaire", "countries": ["FR"], "regions": ["europe"], "activities": ["AM60"], "location": {"lat": 45.764, "lon": 4.8357}}),
+        ),
+        (
+            "quito-finance",
+            json!({"name": "Quito savings network", "countries": ["EC"], "regions": ["latin-america-caribbean"], "activities": ["AM100"], "description": {"es": "Red de ahorro y cooperativa"}}),
+        ),
+    ];
+    for (id, body) in &orgs {
+        assert_eq!(node.post_json("organisation", id, body.clone()).status, 201);
+    }
+    let search = |q: &str| ids(&node.get(&format!("/api/v1/organisations?{q}")));
+    assert_eq!(
+        search("q=cooperative"),
+        set(&["dakar-food", "thies-housing"])
+    );
+    assert_eq!(search("q=COOPERATIVA"), set(&["quito-finance"]));
+    assert_eq!(search("q=food+cooperative"), set(&["dakar-food"]));
+    assert_eq!(search("country=SN"), set(&["dakar-food", "thies-housing"]));
+    assert_eq!(search("country=sn&activity=AM60"), set(&["dakar-food"]));
+    assert_eq!(search("region=europe"), set(&["lyon-food"]));
+    assert_eq!(search("activity=AM60"), set(&["dakar-food", "lyon-food"]));
+    assert_eq!(search("near=14.69,-17.44,20"), set(&["dakar-food"]));
+    assert_eq!(
+        search("near=14.69,-17.44,80"),
+        set(&["dakar-food", "thies-housing"])
+    );
+    assert_eq!(
+        search("near=14.69,-17.44,80&activity=AM90"),
+        set(&["thies-housing"])
+    );
+    assert_eq!(search("country=JP"), set(&[]));
+
+    // Pages of one: every organisation once, none twice.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = node.get(&format!("/api/v1/organisations?limit=1{cursor}"));
+        seen.extend(ids(&page));
+        match page.json["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(
+        seen.iter().cloned().collect::<BTreeSet<_>>(),
+        set(&["dakar-food", "thies-housing", "lyon-food", "quito-finance"])
+    );
+
+    assert_eq!(node.get("/api/v1/organisations?near=1,2").status, 400);
+    assert_eq!(node.get("/api/v1/organisations?colour=red").status, 400);
+}
+
+#[test]
+fn every_bad_input_gets_its_status_and_a_message() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &[]);
+    let good = json!({"kind": "organisation", "id": "x", "body": {"name": "X"}}).to_string();
+    let auth = format!("Bearer {}", node.token());
+    let post = |auth: Option<&str>, content_type: &str, body: &[u8]| {
+        node.post_raw("/api/v1/records", content_type, auth, body)
+    };
+
+    let r = post(None, "application/json", good.as_bytes());
+    assert_eq!(
+        (r.status, r.error().contains("Bearer")),
+        (401, true),
+        "{r:?}"
+    );
+    let r = post(
+        Some("Bearer not-the-token"),
+        "application/json",
+        good.as_bytes(),
+    );
+    assert_eq!((r.status, r.error()), (401, "wrong API token"));
+    let r = post(Some(&auth), "application/json", b"{\"kind\": ");
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.error().contains("JSON"), "{r:?}");
+    let r = node.post_json("organisation", "x", json!({"name": "X", "colour": "red"}));
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("unknown field `colour`"), "{r:?}");
+    let r = node.post_json(
+        "organisation",
+        "x",
+        json!({"name": "X", "countries": ["XX"]}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error().contains("`XX` is not an ISO 3166-1 alpha-2"),
+        "{r:?}"
+    );
+    let r = node.post_json("group", "x", json!({"name": "X"}));
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("`group` is not a kind"), "{r:?}");
+    let r = node.post_json("organisation", "Not An Id", json!({"name": "X"}));
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("is not an id"), "{r:?}");
+
+    let huge = json!({"kind": "organisation", "id": "x", "body": {"name": "x".repeat(300 * 1024)}})
+        .to_string();
+    let r = post(Some(&auth), "application/json", huge.as_bytes());
+    assert_eq!(r.status, 413, "{r:?}");
+    assert!(r.error().contains("limit"), "{r:?}");
+    let mut description = serde_json::Map::new();
+    for lang in ["en", "fr", "es", "pt", "de", "it", "ar"] {
+        description.insert(lang.into(), json!("y".repeat(10_000)));
+    }
+    let r = node.post_json(
+        "organisation",
+        "x",
+        json!({"name": "X", "description": description}),
+    );
+    assert_eq!(r.status, 413, "{r:?}");
+    assert!(r.error().contains("65536"), "{r:?}");
+
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let v2 = signed_elsewhere(
+        &key,
+        Kind::Organisation,
+        "elsewhere",
+        2,
+        json!({"name": "Version 2"}),
+    );
+    let v1 = signed_elsewhere(
+        &key,
+        Kind::Organisation,
+        "elsewhere",
+        1,
+        json!({"name": "Version 1"}),
+    );
+    assert_eq!(node.post_cbor(v2.bytes()).status, 201);
+    assert_eq!(
+        node.post_cbor(v2.bytes()).status,
+        200,
+        "the same version again is not an error"
+    );
+    let r = node.post_cbor(v1.bytes());
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(r.error().contains("newer version (seq 2)"), "{r:?}");
+
+    let mut forged = signed_elsewhere(
+        &key,
+        Kind::Organisation,
+        "forged",
+        1,
+        json!({"name": "Genuine"}),
+    )
+    .bytes()
+    .to_vec();
+    let at = forged.windows(7).position(|w| w == b"Genuine").unwrap();
+    forged[at..at + 7].copy_from_slice(b"Forged!");
+    let r = node.post_cbor(&forged);
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("signature does not verify"), "{r:?}");
+
+    // The same record with a one-byte integer head spelled with two bytes.
+    let canonical = signed_elsewhere(
+        &key,
+        Kind::Organisation,
+        "long-head",
+        1,
+        json!({"name": "X"}),
+    )
+    .bytes()
+    .to_vec();
+    let seq_at = canonical.windows(4).position(|w| w == b"cseq").unwrap() + 4;
+    let mut long = canonical[..seq_at].to_vec();
+    long.extend_from_slice(&[0x18, canonical[seq_at]]);
+    long.extend_from_slice(&canonical[seq_at + 1..]);
+    let r = node.post_cbor(&long);
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("not canonical"), "{r:?}");
+
+    let r = post(Some(&auth), "text/plain", b"hello");
+    assert_eq!(r.status, 400);
+    assert!(r.error().contains("Content-Type"), "{r:?}");
+    assert_eq!(
+        node.get("/api/v1/records/did:key:z6Mk/organisation/x")
+            .status,
+        400
+    );
+    assert_eq!(node.get("/api/v1/nothing").status, 404);
+
+    let metrics = node.get("/metrics").json;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics
+            .contains("maillage_ingest_rejected_total{source=\"http\",reason=\"bad_signature\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("maillage_ingest_rejected_total{source=\"http\",reason=\"stale\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn kill_9_right_after_201_loses_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let mut node = Node::start(root.path(), "a", &[]);
+    let mut acknowledged = Vec::new();
+    for i in 0..60 {
+        let r = node.post_json(
+            "organisation",
+            &format!("org-{i}"),
+            json!({"name": format!("Organisation {i}")}),
+        );
+        assert_eq!(r.status, 201);
+        acknowledged.push((path_of(&r.json), r.json["hash"].clone()));
+    }
+    node.kill();
+    node.restart();
+    for (path, hash) in &acknowledged {
+        let r = node.get(path);
+        assert_eq!(r.status, 200, "{path} lost after kill -9");
+        assert_eq!(&r.json["hash"], hash);
+    }
+    assert_eq!(node.status()["records"]["organisation"], 60);
+}
+
+#[test]
+fn every_served_record_verifies_independently() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &["--demo"]);
+    let orgs = node.get("/api/v1/organisations?limit=500");
+    let collabs = node.get("/api/v1/collaborations?limit=500");
+    let mut items = orgs.json["items"].as_array().unwrap().clone();
+    items.extend(collabs.json["items"].as_array().unwrap().iter().cloned());
+    assert!(items.len() >= 13, "the sample dataset is loaded");
+    let wg = collabs.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "intl-sse-networks-wg")
+        .unwrap();
+    assert_eq!(wg["body"]["parties"][0]["role"], "coordinator");
+    let file = root.path().join("served.json");
+    std::fs::write(&file, serde_json::to_string(&items).unwrap()).unwrap();
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/verify_records.py"
+        ))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{} passed, 0 failed", items.len())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_command_line_edits_a_running_node() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &[]);
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_maillage"))
+            .args(args)
+            .args([
+                "--node",
+                &node.url(""),
+                "--data-dir",
+                node.dir.to_str().unwrap(),
+            ])
+            .env_remove("MAILLAGE_API_TOKEN")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let body = root.path().join("org.json");
+    std::fs::write(&body, r#"{"name": "Réseau test", "countries": ["FR"]}"#).unwrap();
+    let (ok, out, err) = cli(&["org", "put", "reseau-test", body.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"seq\": 1"), "{out}");
+    let (ok, out, _) = cli(&["org", "get", "reseau-test"]);
+    assert!(ok && out.contains("Réseau test"), "{out}");
+    let (ok, out, _) = cli(&["org", "ls", "--country", "FR"]);
+    assert!(
+        ok && out.contains("/organisation/reseau-test\tRéseau test"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["status"]);
+    assert!(ok && out.contains("\"organisation\": 1"), "{out}");
+    let (ok, _, _) = cli(&["org", "rm", "reseau-test"]);
+    assert!(ok);
+    let (ok, _, err) = cli(&["org", "get", "reseau-test"]);
+    assert!(!ok && err.contains("404"), "{err}");
+    std::fs::write(&body, r#"{"name": "X", "countries": ["France"]}"#).unwrap();
+    let (ok, _, err) = cli(&["org", "put", "bad", body.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("`France` is not an ISO 3166-1"),
+        "{err}"
+    );
+}
