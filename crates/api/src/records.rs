@@ -334,9 +334,9 @@ pub(crate) async fn events(
 ) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
     let stream = BroadcastStream::new(state.ingest.subscribe()).map(|item| {
         Ok(match item {
-            Ok(stored) => {
-                let mut v = stored.record.to_json();
-                v["change"] = json!(stored.change);
+            Ok(event) => {
+                let mut v = event.stored.record.to_json();
+                v["change"] = json!(event.stored.change);
                 Event::default().event("record").data(v.to_string())
             }
             // A slow reader missed some: say so, so it can catch up from the change feed.

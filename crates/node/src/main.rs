@@ -1,5 +1,9 @@
 //! `maillage`: run a Maillage node, manage its identity, and edit its records.
 
+// Doc comments here are clap's help texts, written for a terminal: `<data-dir>` is a
+// placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod client;
 mod config;
 mod identity;

@@ -3,6 +3,8 @@
 //! - `R` address key → flags (1 byte), change position (8), signed record bytes;
 //! - `C` change position → address key: one entry per address, its latest change;
 //! - `I` index term, address key → nothing;
+//! - `H` time, hash → nothing: the `(time, hash)` items set reconciliation runs over;
+//! - `X` hash → address key: versions by hash, for peers that fetch what they lack;
 //! - `M` name → counters and the running sum behind the state digest.
 //!
 //! Each write is one atomic `apply_batch`, so a crash leaves the old state or the new one,
@@ -15,7 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use maillage_core::body::{Body, Stance};
-use maillage_core::{Address, Author, Head, Kind, Record};
+use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 use sha2::{Digest as _, Sha256};
 
 use crate::index::{self, Term, address_key};
@@ -25,6 +27,8 @@ const RECORD: u8 = b'R';
 const CHANGE: u8 = b'C';
 const INDEX: u8 = b'I';
 const META: u8 = b'M';
+const ITEM: u8 = b'H';
+const BY_HASH: u8 = b'X';
 
 const FLAG_EQUIVOCATION: u8 = 1;
 /// Widest `near=` radius: it bounds the cells one query reads.
@@ -52,6 +56,12 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
 fn index_key(term: &Term, akey: &[u8]) -> Vec<u8> {
     let mut key = prefixed(INDEX, &term.0);
     key.extend_from_slice(akey);
+    key
+}
+
+fn item_key(record: &Record) -> Vec<u8> {
+    let mut key = prefixed(ITEM, &record.time.to_be_bytes());
+    key.extend_from_slice(&record.hash().0);
     key
 }
 
@@ -182,6 +192,8 @@ impl Sled {
             batch.remove(index_key(&term, akey));
         }
         batch.remove(prefixed(CHANGE, &old.change.to_be_bytes()));
+        batch.remove(item_key(&old.record));
+        batch.remove(prefixed(BY_HASH, &old.record.hash().0));
         add_hash(&mut meta.sum, &old.record.hash().0, true);
         meta.versions -= 1;
         if !old.record.body.is_deleted() {
@@ -203,6 +215,8 @@ impl Sled {
         value.extend_from_slice(record.bytes());
         batch.insert(prefixed(RECORD, akey), value);
         batch.insert(prefixed(CHANGE, &meta.change.to_be_bytes()), akey.to_vec());
+        batch.insert(item_key(record), Vec::new());
+        batch.insert(prefixed(BY_HASH, &record.hash().0), akey.to_vec());
         for term in index::terms(record) {
             batch.insert(index_key(&term, akey), Vec::new());
         }
@@ -496,6 +510,24 @@ impl Store for Sled {
             confirmed,
             endorsed_by,
         })
+    }
+
+    fn items(&self) -> Result<Vec<(u64, Hash)>, Error> {
+        let mut items = Vec::new();
+        for key in self.tree.scan_prefix([ITEM]).keys() {
+            let key = key?;
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&key[9..41]);
+            items.push((be_u64(&key[1..9]), Hash(hash)));
+        }
+        Ok(items)
+    }
+
+    fn get_by_hash(&self, hash: &Hash) -> Result<Option<Stored>, Error> {
+        match self.tree.get(prefixed(BY_HASH, &hash.0))? {
+            Some(akey) => self.load(&akey),
+            None => Ok(None),
+        }
     }
 
     fn author_count(&self, author: &Author) -> Result<u64, Error> {

@@ -12,7 +12,7 @@ use maillage_core::{Body, Id, Kind, Record, SigningKey};
 use tokio::sync::broadcast;
 
 use crate::policy::Policy;
-use crate::{Error, Outcome, Store, Stored};
+use crate::{Error, Outcome, Store, Stored, Ticket};
 
 /// How far ahead of this node's clock a record's `time` may be.
 pub const MAX_FUTURE_MS: u64 = 15 * 60 * 1000;
@@ -84,6 +84,13 @@ pub struct Accepted {
     pub current: Stored,
 }
 
+/// A version the store took, and where it came in.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub source: Source,
+    pub stored: Arc<Stored>,
+}
+
 /// Counts of ingest results, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -97,7 +104,7 @@ pub struct Counters {
 pub struct Ingest {
     store: Arc<dyn Store>,
     policy: Policy,
-    events: broadcast::Sender<Arc<Stored>>,
+    events: broadcast::Sender<Event>,
     counters: Mutex<Counters>,
     /// Held while this node picks the next `seq` and signs, so that it never equivocates.
     authoring: Mutex<()>,
@@ -145,7 +152,7 @@ impl Ingest {
     }
 
     /// Records the store took, as they are taken.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Stored>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
 
@@ -155,30 +162,71 @@ impl Ingest {
 
     /// Takes a record signed anywhere, from any way in. Returns once it is durable.
     pub fn submit(&self, bytes: &[u8], source: Source) -> Result<Accepted, Rejection> {
-        let result = self.run(bytes);
-        let mut counters = self.counters();
-        match &result {
-            Ok(a) => {
-                *counters
-                    .accepted
-                    .entry((source.as_str(), outcome_name(a.outcome)))
-                    .or_default() += 1
-            }
-            Err(e) => {
-                *counters
-                    .rejected
-                    .entry((source.as_str(), e.reason()))
-                    .or_default() += 1
-            }
-        }
-        drop(counters);
-        if let Err(e) = &result {
-            tracing::debug!(source = source.as_str(), reason = e.reason(), error = %e, "record rejected");
-        }
-        result
+        self.submit_all(&[bytes], source)
+            .pop()
+            .expect("one result per record")
     }
 
-    fn run(&self, bytes: &[u8]) -> Result<Accepted, Rejection> {
+    /// Takes several records with one flush for all: what batches from sync and import use.
+    /// Returns one result per record, in order, once every accepted one is durable.
+    pub fn submit_all<B: AsRef<[u8]>>(
+        &self,
+        batch: &[B],
+        source: Source,
+    ) -> Vec<Result<Accepted, Rejection>> {
+        let staged: Vec<Result<(maillage_core::Address, Outcome, Ticket), Rejection>> = batch
+            .iter()
+            .map(|bytes| self.stage(bytes.as_ref()))
+            .collect();
+        let ticket = staged
+            .iter()
+            .filter_map(|s| s.as_ref().ok().map(|s| s.2))
+            .max();
+        let synced = ticket.map_or(Ok(()), |t| self.store.sync(t));
+        let results: Vec<Result<Accepted, Rejection>> = staged
+            .into_iter()
+            .map(|staged| {
+                let (address, outcome, _) = staged?;
+                if let Err(e) = &synced {
+                    return Err(Rejection::Store(Error::Flush(e.to_string())));
+                }
+                let current = self.store.get(&address)?.ok_or_else(|| Error::Corrupt {
+                    key: address.to_string(),
+                    reason: "vanished after a write".into(),
+                })?;
+                if outcome.stored() {
+                    // Nobody listening is fine: events are a convenience, the change log is the record.
+                    let _ = self.events.send(Event {
+                        source,
+                        stored: Arc::new(current.clone()),
+                    });
+                }
+                Ok(Accepted { outcome, current })
+            })
+            .collect();
+        let mut counters = self.counters();
+        for result in &results {
+            match result {
+                Ok(a) => {
+                    *counters
+                        .accepted
+                        .entry((source.as_str(), outcome_name(a.outcome)))
+                        .or_default() += 1
+                }
+                Err(e) => {
+                    *counters
+                        .rejected
+                        .entry((source.as_str(), e.reason()))
+                        .or_default() += 1;
+                    tracing::debug!(source = source.as_str(), reason = e.reason(), error = %e, "record rejected");
+                }
+            }
+        }
+        results
+    }
+
+    /// Everything up to the write; durability is the caller's flush.
+    fn stage(&self, bytes: &[u8]) -> Result<(maillage_core::Address, Outcome, Ticket), Rejection> {
         let unverified = Record::decode_unverified(bytes)?;
         let record = unverified.record();
         if let Some(why) = self.policy.refusal(&record.author) {
@@ -217,16 +265,7 @@ impl Ingest {
                 current,
             });
         }
-        self.store.sync(ticket)?;
-        let current = self.store.get(&address)?.ok_or_else(|| Error::Corrupt {
-            key: address.to_string(),
-            reason: "vanished after a write".into(),
-        })?;
-        if outcome.stored() {
-            // Nobody listening is fine: events are a convenience, the change log is the record.
-            let _ = self.events.send(Arc::new(current.clone()));
-        }
-        Ok(Accepted { outcome, current })
+        Ok((address, outcome, ticket))
     }
 
     /// Signs the next version of one of this node's addresses and ingests it.

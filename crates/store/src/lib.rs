@@ -14,7 +14,7 @@ pub mod index;
 pub mod ingest;
 pub mod policy;
 
-use maillage_core::{Address, Author, Head, Kind, Record};
+use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 
 pub use engine::Sled;
 
@@ -25,6 +25,8 @@ pub enum Error {
     Sled(#[from] sled::Error),
     #[error("storage holds an unreadable record at {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("storage flush failed: {0}")]
+    Flush(String),
     #[error("query: {0}")]
     Query(String),
 }
@@ -149,6 +151,10 @@ pub trait Store: Send + Sync + 'static {
     fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error>;
     fn summary(&self) -> Result<Summary, Error>;
     fn confirmation(&self, collaboration: &Record) -> Result<Confirmation, Error>;
+    /// `(time, hash)` of every version held, sorted: what set reconciliation compares.
+    fn items(&self) -> Result<Vec<(u64, Hash)>, Error>;
+    /// A held version by its hash.
+    fn get_by_hash(&self, hash: &Hash) -> Result<Option<Stored>, Error>;
     /// How many addresses an author has here (for quotas).
     fn author_count(&self, author: &Author) -> Result<u64, Error>;
     /// Forgets everything an author wrote; returns how many addresses went.
