@@ -49,6 +49,8 @@ impl Answer {
 pub struct Node {
     pub dir: PathBuf,
     pub http: String,
+    /// The p2p port, kept across restarts so that peers can redial it.
+    pub p2p: u16,
     pub args: Vec<String>,
     child: Option<Child>,
 }
@@ -73,11 +75,17 @@ impl Node {
         let mut node = Node {
             dir: root.join(name),
             http: format!("127.0.0.1:{}", free_port()),
+            p2p: free_port(),
             args: args.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
         node.restart();
         node
+    }
+
+    /// Where peers dial this node.
+    pub fn multiaddr(&self) -> String {
+        format!("/ip4/127.0.0.1/tcp/{}", self.p2p)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -92,6 +100,7 @@ impl Node {
             .arg("--data-dir")
             .arg(&self.dir)
             .args(["--http", &self.http])
+            .args(["--listen", &self.multiaddr()])
             .args(&self.args)
             .env_remove("MAILLAGE_API_TOKEN")
             .env("MAILLAGE_LOG", "maillage=debug")
@@ -192,6 +201,21 @@ impl Node {
 
     pub fn status(&self) -> Value {
         self.get("/api/v1/status").json
+    }
+
+    pub fn metrics(&self) -> String {
+        self.get("/metrics").json.as_str().unwrap().to_owned()
+    }
+
+    /// The value of one metric line, 0 if absent.
+    pub fn metric(&self, line_start: &str) -> u64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(line_start)
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0)
     }
 
     pub fn did(&self) -> String {

@@ -14,7 +14,6 @@ mod meta;
 mod records;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,18 +37,24 @@ pub struct State {
     pub peer_id: String,
     /// SHA-256 of the API token: compared in constant time, never kept in clear.
     token_digest: [u8; 32],
-    /// Connected peers, kept by the network layer.
-    pub peers: Arc<AtomicU64>,
+    /// The network, if this node federates.
+    pub net: Option<maillage_net::Handle>,
 }
 
 impl State {
-    pub fn new(ingest: Arc<Ingest>, key: SigningKey, peer_id: String, token: &str) -> State {
+    pub fn new(
+        ingest: Arc<Ingest>,
+        key: SigningKey,
+        peer_id: String,
+        token: &str,
+        net: Option<maillage_net::Handle>,
+    ) -> State {
         State {
             ingest,
             key: Arc::new(key),
             peer_id,
             token_digest: Sha256::digest(token.trim().as_bytes()).into(),
-            peers: Arc::default(),
+            net,
         }
     }
 

@@ -25,6 +25,13 @@ pub(crate) async fn not_found() -> Error {
 pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>, Error> {
     let store = state.ingest.store().clone();
     let summary = blocking(move || Ok(store.summary()?)).await?;
+    let peers = match &state.net {
+        Some(net) => net
+            .peers()
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?,
+        None => vec![],
+    };
     let records: serde_json::Map<String, Value> = summary
         .records
         .iter()
@@ -35,7 +42,8 @@ pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>
         "peer_id": state.peer_id,
         "records": records,
         "versions": summary.versions,
-        "peers": state.peers.load(Ordering::Relaxed),
+        "peers": peers.len(),
+        "peer_list": peers,
         "state_digest": summary.digest,
         "last_change": summary.last_change,
         "version": env!("CARGO_PKG_VERSION"),
@@ -59,15 +67,66 @@ pub(crate) async fn metrics(Extract(state): Extract<State>) -> Result<impl IntoR
         "# HELP maillage_versions Versions held, tombstones included.\n# TYPE maillage_versions gauge"
     );
     let _ = writeln!(out, "maillage_versions {}", summary.versions);
-    let _ = writeln!(
-        out,
-        "# HELP maillage_peers Connected peers.\n# TYPE maillage_peers gauge"
-    );
-    let _ = writeln!(
-        out,
-        "maillage_peers {}",
-        state.peers.load(Ordering::Relaxed)
-    );
+    if let Some(net) = &state.net {
+        let m = &net.metrics;
+        let gauges = [("maillage_peers", "Connected peers.", &m.peers)];
+        let counters = [
+            (
+                "maillage_gossip_published_total",
+                "Records published on gossip.",
+                &m.gossip_published,
+            ),
+            (
+                "maillage_sync_sessions_ok_total",
+                "Sync sessions that completed.",
+                &m.sync_sessions_ok,
+            ),
+            (
+                "maillage_sync_sessions_failed_total",
+                "Sync sessions that failed.",
+                &m.sync_sessions_failed,
+            ),
+            (
+                "maillage_sync_bytes_sent_total",
+                "Bytes sent by sync sessions.",
+                &m.sync_bytes_sent,
+            ),
+            (
+                "maillage_sync_bytes_received_total",
+                "Bytes received by sync sessions.",
+                &m.sync_bytes_received,
+            ),
+            (
+                "maillage_sync_records_in_total",
+                "Versions fetched by sync and taken.",
+                &m.sync_records_in,
+            ),
+            (
+                "maillage_sync_records_out_total",
+                "Versions offered to peers by sync.",
+                &m.sync_records_out,
+            ),
+            (
+                "maillage_peer_penalties_total",
+                "Invalid records received from peers.",
+                &m.penalties,
+            ),
+            (
+                "maillage_peer_bans_total",
+                "Peers banned for invalid records.",
+                &m.bans,
+            ),
+        ];
+        for (kind, list) in [("gauge", &gauges[..]), ("counter", &counters[..])] {
+            for (name, help, value) in list {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                    value.load(Ordering::Relaxed)
+                );
+            }
+        }
+    }
     let counters = state.ingest.counters();
     let _ = writeln!(
         out,

@@ -1,5 +1,209 @@
-//! Maillage networking: the libp2p behaviour (gossipsub on `maillage/records/1`, the
-//! `/maillage/sync/1` anti-entropy protocol, Kademlia on `/maillage/kad/1`, identify, ping)
-//! and the one task that owns the swarm, driven through a cloneable handle.
+//! Maillage networking: how nodes find each other and converge on the same records.
 //!
-//! Not built yet: this crate holds the place of the network layer in the workspace.
+//! One task owns the libp2p `Swarm` ([`spawn`]); the rest of the node talks to it through a
+//! cloneable [`Handle`] whose commands travel over a bounded channel. Records this node takes
+//! from its editors are published on gossipsub; records from peers, by gossip or by sync, go
+//! through the node's one ingest pipeline before anything is forwarded. Anti-entropy
+//! ([`sync`]) runs on every new connection and every `sync_interval`, so a node that was
+//! offline catches up by itself.
+//!
+//! Layout:
+//! - [`behaviour`]: identify, ping, gossipsub, the sync protocol, Kademlia, mDNS, limits;
+//! - [`sync`]: the `/maillage/sync/1` messages and the reconciliation state machine;
+//! - `event_loop`: the task that owns the swarm;
+//! - `session`: one sync session with one peer, and the answers to a peer's sessions.
+
+pub mod behaviour;
+mod event_loop;
+mod session;
+pub mod sync;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use libp2p::identity::Keypair;
+pub use libp2p::{Multiaddr, PeerId};
+use maillage_store::ingest::Ingest;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// How a node joins the federation.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Addresses to listen on, like `/ip4/0.0.0.0/tcp/7700`.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start and redial, with backoff, whenever the link drops.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Time between anti-entropy rounds with every connected peer.
+    pub sync_interval: Duration,
+    /// Find peers on the local network by mDNS.
+    pub mdns: bool,
+    /// Most peers to keep connections with.
+    pub max_peers: u32,
+    /// Invalid records a peer may send before it is disconnected and banned for an hour.
+    pub ban_threshold: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec!["/ip4/0.0.0.0/tcp/7700".parse().expect("a valid multiaddr")],
+            bootstrap: vec![],
+            sync_interval: Duration::from_secs(60),
+            mdns: false,
+            max_peers: 50,
+            ban_threshold: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: Multiaddr, reason: String },
+    #[error("cannot build the network: {0}")]
+    Build(String),
+    #[error("the network task has stopped")]
+    Stopped,
+    #[error("request to {peer} failed: {reason}")]
+    Request { peer: PeerId, reason: String },
+}
+
+/// One sync session's figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SyncReport {
+    /// When it ended, ms since the Unix epoch.
+    pub at: u64,
+    pub duration_ms: u64,
+    pub rounds: u32,
+    /// Bytes of reconciliation messages and records sent and received.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Versions fetched from the peer and taken here.
+    pub records_in: u64,
+    /// Versions offered to the peer.
+    pub records_out: u64,
+    pub error: Option<String>,
+}
+
+/// A connected peer, as `/api/v1/status` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerStatus {
+    pub peer_id: String,
+    pub address: String,
+    pub last_sync: Option<SyncReport>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub peers: AtomicU64,
+    pub gossip_published: AtomicU64,
+    pub sync_sessions_ok: AtomicU64,
+    pub sync_sessions_failed: AtomicU64,
+    pub sync_bytes_sent: AtomicU64,
+    pub sync_bytes_received: AtomicU64,
+    pub sync_records_in: AtomicU64,
+    pub sync_records_out: AtomicU64,
+    pub penalties: AtomicU64,
+    pub bans: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+pub(crate) enum Command {
+    Peers(oneshot::Sender<Vec<PeerStatus>>),
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Request {
+        peer: PeerId,
+        request: sync::Request,
+        reply: oneshot::Sender<Result<sync::Response, Error>>,
+    },
+    Respond {
+        channel: libp2p::request_response::ResponseChannel<sync::Response>,
+        response: sync::Response,
+    },
+    Validated {
+        id: libp2p::gossipsub::MessageId,
+        source: PeerId,
+        acceptance: libp2p::gossipsub::MessageAcceptance,
+    },
+    SyncDone {
+        peer: PeerId,
+        report: SyncReport,
+    },
+    /// A peer sent this many invalid records.
+    Penalise {
+        peer: PeerId,
+        invalid: u32,
+    },
+}
+
+/// Talks to the network task. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    pub metrics: Arc<Metrics>,
+    pub peer_id: PeerId,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl Handle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// Connected peers and their last sync.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, Error> {
+        self.ask(Command::Peers).await
+    }
+
+    /// The addresses the node listens on, once bound.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, Error> {
+        self.ask(Command::ListenAddrs).await
+    }
+
+    pub(crate) async fn request(
+        &self,
+        peer: PeerId,
+        request: sync::Request,
+    ) -> Result<sync::Response, Error> {
+        self.ask(|reply| Command::Request {
+            peer,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    pub(crate) async fn send(&self, command: Command) {
+        // Only fails once the loop is gone, when nobody needs the answer.
+        let _ = self.commands.send(command).await;
+    }
+}
+
+/// Starts the network task. It runs until `shutdown` is cancelled.
+pub fn spawn(
+    config: Config,
+    key: Keypair,
+    ingest: Arc<Ingest>,
+    shutdown: CancellationToken,
+) -> Result<(Handle, tokio::task::JoinHandle<()>), Error> {
+    event_loop::EventLoop::start(config, key, ingest, shutdown)
+}

@@ -17,6 +17,7 @@ pub struct File {
     /// The folder that holds everything of this node.
     pub data_dir: PathBuf,
     pub http: Http,
+    pub p2p: P2p,
     pub policy: Policy,
     pub log: Log,
 }
@@ -26,6 +27,7 @@ impl Default for File {
         File {
             data_dir: PathBuf::from("maillage-data"),
             http: Http::default(),
+            p2p: P2p::default(),
             policy: Policy::default(),
             log: Log::default(),
         }
@@ -43,6 +45,37 @@ impl Default for Http {
     fn default() -> Self {
         Http {
             listen: "127.0.0.1:7701".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct P2p {
+    /// Multiaddrs to listen on for peers.
+    pub listen: Vec<String>,
+    /// Multiaddrs of partner nodes to dial and keep dialling.
+    pub bootstrap: Vec<String>,
+    /// Seconds between anti-entropy rounds with each peer.
+    pub sync_interval: u64,
+    /// Find peers on the local network by mDNS.
+    pub mdns: bool,
+    /// Most peers to keep connections with.
+    pub max_peers: u32,
+    /// Invalid records a peer may send before it is disconnected and banned for an hour.
+    pub ban_threshold: u32,
+}
+
+impl Default for P2p {
+    fn default() -> Self {
+        let net = maillage_net::Config::default();
+        P2p {
+            listen: net.listen.iter().map(ToString::to_string).collect(),
+            bootstrap: vec![],
+            sync_interval: net.sync_interval.as_secs(),
+            mdns: net.mdns,
+            max_peers: net.max_peers,
+            ban_threshold: net.ban_threshold,
         }
     }
 }
@@ -101,6 +134,15 @@ pub struct Overrides {
     /// Address of the HTTP API, like 127.0.0.1:7701.
     #[arg(long, env = "MAILLAGE_HTTP")]
     pub http: Option<String>,
+    /// A multiaddr to listen on for peers (repeat for several; replaces p2p.listen).
+    #[arg(long, env = "MAILLAGE_LISTEN", value_delimiter = ',')]
+    pub listen: Vec<String>,
+    /// A partner node's multiaddr to dial (repeat for several; adds to p2p.bootstrap).
+    #[arg(long, env = "MAILLAGE_BOOTSTRAP", value_delimiter = ',')]
+    pub bootstrap: Vec<String>,
+    /// Seconds between anti-entropy rounds with each peer.
+    #[arg(long, env = "MAILLAGE_SYNC_INTERVAL")]
+    pub sync_interval: Option<u64>,
     /// Trust policy: open or trusted.
     #[arg(long, env = "MAILLAGE_POLICY")]
     pub policy: Option<String>,
@@ -117,6 +159,7 @@ pub struct Overrides {
 pub struct Config {
     pub data_dir: PathBuf,
     pub http: SocketAddr,
+    pub net: maillage_net::Config,
     pub mode: Mode,
     pub trusted: Vec<Author>,
     pub blocked: Vec<Author>,
@@ -153,6 +196,13 @@ impl Config {
         }
         if let Some(v) = o.http {
             file.http.listen = v;
+        }
+        if !o.listen.is_empty() {
+            file.p2p.listen = o.listen;
+        }
+        file.p2p.bootstrap.extend(o.bootstrap);
+        if let Some(v) = o.sync_interval {
+            file.p2p.sync_interval = v;
         }
         if let Some(v) = o.policy {
             file.policy.mode = v;
@@ -193,9 +243,30 @@ impl TryFrom<File> for Config {
             "json" => true,
             other => bail!("log.format `{other}` is neither `text` nor `json`"),
         };
+        let multiaddrs = |list: &[String], key: &str| {
+            list.iter()
+                .map(|a| {
+                    a.parse().with_context(|| {
+                        format!("p2p.{key} `{a}` is not a multiaddr like /ip4/192.0.2.1/tcp/7700")
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        if f.p2p.sync_interval == 0 {
+            bail!("p2p.sync_interval must be at least 1 second");
+        }
+        let net = maillage_net::Config {
+            listen: multiaddrs(&f.p2p.listen, "listen")?,
+            bootstrap: multiaddrs(&f.p2p.bootstrap, "bootstrap")?,
+            sync_interval: std::time::Duration::from_secs(f.p2p.sync_interval),
+            mdns: f.p2p.mdns,
+            max_peers: f.p2p.max_peers,
+            ban_threshold: f.p2p.ban_threshold,
+        };
         Ok(Config {
             data_dir: f.data_dir,
             http,
+            net,
             mode,
             trusted: authors(&f.policy.trusted, "trusted")?,
             blocked: authors(&f.policy.blocked, "blocked")?,
@@ -233,6 +304,10 @@ mod tests {
         let default = File::default();
         assert_eq!(file.data_dir, default.data_dir);
         assert_eq!(file.http.listen, default.http.listen);
+        assert_eq!(file.p2p.listen, default.p2p.listen);
+        assert_eq!(file.p2p.sync_interval, default.p2p.sync_interval);
+        assert_eq!(file.p2p.max_peers, default.p2p.max_peers);
+        assert_eq!(file.p2p.ban_threshold, default.p2p.ban_threshold);
         assert_eq!(file.policy.mode, default.policy.mode);
         assert_eq!(file.policy.quota, default.policy.quota);
         assert_eq!(file.log.filter, default.log.filter);

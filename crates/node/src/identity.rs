@@ -30,12 +30,15 @@ impl Identity {
         self.author().did()
     }
 
-    pub fn peer_id(&self) -> libp2p_identity::PeerId {
+    /// The same key as a libp2p identity: a node's peer id and its author are one key.
+    pub fn keypair(&self) -> maillage_net::Keypair {
         let mut secret = self.key.to_bytes();
-        libp2p_identity::Keypair::ed25519_from_bytes(&mut secret)
+        maillage_net::Keypair::ed25519_from_bytes(&mut secret)
             .expect("a 32-byte ed25519 secret is always accepted")
-            .public()
-            .to_peer_id()
+    }
+
+    pub fn peer_id(&self) -> maillage_net::PeerId {
+        self.keypair().public().to_peer_id()
     }
 }
 
@@ -139,10 +142,10 @@ mod tests {
             key: SigningKey::from_bytes(&[3; 32]),
         };
         let peer = identity.peer_id();
-        let public =
-            libp2p_identity::PublicKey::try_decode_protobuf(&peer.to_bytes()[2..]).unwrap();
-        let ed = public.try_into_ed25519().unwrap();
-        assert_eq!(ed.to_bytes(), identity.author().to_bytes());
+        // An identity multihash of the protobuf key: 0x00, length 36, 08 01 12 20, the key.
+        let bytes = peer.to_bytes();
+        assert_eq!(bytes[..6], [0x00, 36, 0x08, 0x01, 0x12, 0x20]);
+        assert_eq!(bytes[6..], identity.author().to_bytes());
         assert!(peer.to_string().starts_with("12D3KooW"));
     }
 }

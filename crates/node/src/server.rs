@@ -9,6 +9,7 @@ use maillage_store::ingest::Ingest;
 use maillage_store::policy::Policy;
 use maillage_store::{Sled, Store};
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::identity::{self, Identity};
@@ -85,16 +86,43 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
                 config.http
             )
         })?;
-    let state = maillage_api::State::new(ingest, id.key.clone(), id.peer_id().to_string(), &token);
+    let shutdown = CancellationToken::new();
+    let (net, network) = maillage_net::spawn(
+        config.net.clone(),
+        id.keypair(),
+        ingest.clone(),
+        shutdown.clone(),
+    )
+    .context("cannot start the network (is another node using the p2p port? set --listen)")?;
+    let state = maillage_api::State::new(
+        ingest,
+        id.key.clone(),
+        id.peer_id().to_string(),
+        &token,
+        Some(net),
+    );
     let app = maillage_api::router(state);
     tracing::info!(did = %id.did(), peer_id = %id.peer_id(), http = %config.http, "node serving");
 
-    let serve = axum::serve(listener, app).with_graceful_shutdown(signal());
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            signal().await;
+            shutdown.cancel();
+        }
+    });
+    // In order: stop taking HTTP requests, stop the network, flush the store.
+    let serve =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     tokio::select! {
         served = serve => served.context("the HTTP server failed")?,
-        _ = async { signal().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
             tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
         }
+    }
+    shutdown.cancel();
+    if tokio::time::timeout(SHUTDOWN_GRACE, network).await.is_err() {
+        tracing::warn!("the network did not stop within {SHUTDOWN_GRACE:?}");
     }
     store.flush()?;
     tracing::info!("stopped; store flushed");

@@ -1,0 +1,531 @@
+//! The one task that owns the swarm: a `select!` over shutdown, commands, records taken
+//! locally, swarm events and timers, with one handler per behaviour.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, noise, tcp, yamux};
+use maillage_store::ingest::{self, Ingest, Rejection, Source};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::behaviour::{Behaviour, BehaviourEvent, TOPIC};
+use crate::session::{self, StorageCache};
+use crate::{Command, Config, Error, Handle, Metrics, PeerStatus, SyncReport, sync};
+
+/// Commands waiting for the loop.
+const COMMAND_BUFFER: usize = 256;
+/// Most sync sessions this node runs at once, and answers at once.
+const MAX_SESSIONS: usize = 8;
+const MAX_ANSWERS: usize = 32;
+/// Redial backoff for bootstrap peers.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const BAN: Duration = Duration::from_secs(3600);
+/// Long-lived federation links: the idle timeout only reaps connections nobody uses for a day.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+struct Bootstrap {
+    addr: Multiaddr,
+    peer: Option<PeerId>,
+    connected: bool,
+    next_attempt: Instant,
+    backoff: Duration,
+    dialing: Option<ConnectionId>,
+}
+
+#[derive(Default)]
+struct Peer {
+    address: String,
+    syncing: bool,
+    last_sync: Option<SyncReport>,
+}
+
+pub(crate) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    config: Config,
+    commands: mpsc::Receiver<Command>,
+    records: broadcast::Receiver<ingest::Event>,
+    ingest: Arc<Ingest>,
+    handle: Handle,
+    shutdown: CancellationToken,
+    topic: IdentTopic,
+    pending:
+        HashMap<OutboundRequestId, tokio::sync::oneshot::Sender<Result<sync::Response, Error>>>,
+    peers: HashMap<PeerId, Peer>,
+    bootstrap: Vec<Bootstrap>,
+    invalid: HashMap<PeerId, u32>,
+    banned: HashMap<PeerId, Instant>,
+    sessions: usize,
+    answers: Arc<tokio::sync::Semaphore>,
+    cache: Arc<StorageCache>,
+}
+
+impl EventLoop {
+    pub(crate) fn start(
+        config: Config,
+        key: libp2p::identity::Keypair,
+        ingest: Arc<Ingest>,
+        shutdown: CancellationToken,
+    ) -> Result<(Handle, tokio::task::JoinHandle<()>), Error> {
+        let build = |e: &dyn std::fmt::Display| Error::Build(e.to_string());
+        let (mdns, max_peers) = (config.mdns, config.max_peers);
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| build(&e))?
+            .with_dns()
+            .map_err(|e| build(&e))?
+            .with_behaviour(|key| {
+                Behaviour::new(key, mdns, max_peers)
+                    .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+            })
+            .map_err(|e| build(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
+            .build();
+        for addr in &config.listen {
+            swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let topic = IdentTopic::new(TOPIC);
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| build(&e))?;
+
+        let (tx, rx) = mpsc::channel(COMMAND_BUFFER);
+        let handle = Handle {
+            commands: tx,
+            metrics: Arc::new(Metrics::default()),
+            peer_id: *swarm.local_peer_id(),
+        };
+        let bootstrap = config
+            .bootstrap
+            .iter()
+            .map(|addr| Bootstrap {
+                addr: addr.clone(),
+                peer: addr.iter().find_map(|p| match p {
+                    libp2p::multiaddr::Protocol::P2p(id) => Some(id),
+                    _ => None,
+                }),
+                connected: false,
+                next_attempt: Instant::now(),
+                backoff: BACKOFF_MIN,
+                dialing: None,
+            })
+            .collect();
+        let event_loop = EventLoop {
+            swarm,
+            config,
+            commands: rx,
+            records: ingest.subscribe(),
+            ingest,
+            handle: handle.clone(),
+            shutdown,
+            topic,
+            pending: HashMap::new(),
+            peers: HashMap::new(),
+            bootstrap,
+            invalid: HashMap::new(),
+            banned: HashMap::new(),
+            sessions: 0,
+            answers: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERS)),
+            cache: Arc::default(),
+        };
+        Ok((handle, tokio::spawn(event_loop.run())))
+    }
+
+    async fn run(mut self) {
+        let mut sync_timer = tokio::time::interval(self.config.sync_interval);
+        sync_timer.tick().await;
+        let mut redial = tokio::time::interval(Duration::from_millis(500));
+        let mut discovery = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => break,
+                Some(command) = self.commands.recv() => self.on_command(command),
+                record = self.records.recv() => self.on_record(record),
+                event = self.swarm.select_next_some() => self.on_swarm(event),
+                _ = sync_timer.tick() => self.sync_all(),
+                _ = redial.tick() => self.redial(),
+                _ = discovery.tick() => {
+                    let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                }
+            }
+        }
+        tracing::info!("network stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Peers(reply) => {
+                let peers = self
+                    .peers
+                    .iter()
+                    .map(|(id, p)| PeerStatus {
+                        peer_id: id.to_string(),
+                        address: p.address.clone(),
+                        last_sync: p.last_sync.clone(),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+            Command::Respond { channel, response } => {
+                // Fails only if the peer went away meanwhile.
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Command::Validated {
+                id,
+                source,
+                acceptance,
+            } => {
+                let rejected = matches!(acceptance, MessageAcceptance::Reject);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&id, &source, acceptance);
+                if rejected {
+                    self.penalise(source, 1);
+                }
+            }
+            Command::SyncDone { peer, report } => {
+                self.sessions -= 1;
+                let metrics = &self.handle.metrics;
+                let ok = report.error.is_none();
+                Metrics::add(
+                    if ok {
+                        &metrics.sync_sessions_ok
+                    } else {
+                        &metrics.sync_sessions_failed
+                    },
+                    1,
+                );
+                Metrics::add(&metrics.sync_bytes_sent, report.bytes_sent);
+                Metrics::add(&metrics.sync_bytes_received, report.bytes_received);
+                Metrics::add(&metrics.sync_records_in, report.records_in);
+                Metrics::add(&metrics.sync_records_out, report.records_out);
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.syncing = false;
+                    p.last_sync = Some(report);
+                }
+            }
+            Command::Penalise { peer, invalid } => self.penalise(peer, invalid),
+        }
+    }
+
+    /// Publishes what this node's editors wrote; what came from peers was forwarded by
+    /// gossipsub already, or reached this node by sync (and reaches others the same way).
+    fn on_record(&mut self, record: Result<ingest::Event, broadcast::error::RecvError>) {
+        let event = match record {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "fell behind the records to publish; the next sync delivers them"
+                );
+                return;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !matches!(event.source, Source::Local | Source::Http | Source::Import) {
+            return;
+        }
+        let bytes = event.stored.record.bytes().to_vec();
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), bytes)
+        {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
+                Metrics::add(&self.handle.metrics.gossip_published, 1)
+            }
+            Err(e) => tracing::debug!(error = %e, "not published; sync will deliver it"),
+        }
+    }
+
+    fn penalise(&mut self, peer: PeerId, invalid: u32) {
+        Metrics::add(&self.handle.metrics.penalties, u64::from(invalid));
+        let count = self.invalid.entry(peer).or_default();
+        *count += invalid;
+        tracing::warn!(%peer, invalid = *count, "peer sent invalid records");
+        if *count >= self.config.ban_threshold {
+            tracing::warn!(%peer, "banning peer for an hour: too many invalid records");
+            Metrics::add(&self.handle.metrics.bans, 1);
+            self.banned.insert(peer, Instant::now() + BAN);
+            self.invalid.remove(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    fn is_banned(&mut self, peer: &PeerId) -> bool {
+        match self.banned.get(peer) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                self.banned.remove(peer);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn start_sync(&mut self, peer: PeerId) {
+        if self.sessions >= MAX_SESSIONS {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if p.syncing {
+            return;
+        }
+        p.syncing = true;
+        self.sessions += 1;
+        tokio::spawn(session::run(self.handle.clone(), self.ingest.clone(), peer));
+    }
+
+    fn sync_all(&mut self) {
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.start_sync(peer);
+        }
+    }
+
+    fn redial(&mut self) {
+        let now = Instant::now();
+        for b in &mut self.bootstrap {
+            let connected = b.peer.is_some_and(|p| self.swarm.is_connected(&p));
+            b.connected = connected;
+            if connected || b.dialing.is_some() || b.next_attempt > now {
+                continue;
+            }
+            let opts = match b.peer {
+                Some(peer) => DialOpts::peer_id(peer)
+                    .addresses(vec![b.addr.clone()])
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(b.addr.clone()).build(),
+            };
+            b.dialing = Some(opts.connection_id());
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(addr = %b.addr, error = %e, "dial failed");
+                b.dialing = None;
+                b.next_attempt = now + b.backoff;
+                b.backoff = (b.backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+
+    fn on_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "p2p listening"),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if self.is_banned(&peer_id) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                for b in &mut self.bootstrap {
+                    if b.dialing == Some(connection_id) || b.peer == Some(peer_id) {
+                        b.peer = Some(peer_id);
+                        b.dialing = None;
+                        b.backoff = BACKOFF_MIN;
+                    }
+                }
+                if num_established.get() == 1 {
+                    tracing::info!(peer = %peer_id, address = %endpoint.get_remote_address(), "peer connected");
+                    self.handle.metrics.peers.fetch_add(1, Ordering::Relaxed);
+                    self.peers.insert(
+                        peer_id,
+                        Peer {
+                            address: endpoint.get_remote_address().to_string(),
+                            ..Peer::default()
+                        },
+                    );
+                    self.start_sync(peer_id);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                cause,
+                ..
+            } => {
+                tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
+                if self.peers.remove(&peer_id).is_some() {
+                    self.handle.metrics.peers.fetch_sub(1, Ordering::Relaxed);
+                }
+                let now = Instant::now();
+                for b in &mut self.bootstrap {
+                    if b.peer == Some(peer_id) {
+                        b.connected = false;
+                        b.next_attempt = now + b.backoff;
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                let now = Instant::now();
+                for b in &mut self.bootstrap {
+                    if b.dialing == Some(connection_id) {
+                        tracing::debug!(addr = %b.addr, %error, "bootstrap peer unreachable");
+                        b.dialing = None;
+                        b.next_attempt = now + b.backoff;
+                        b.backoff = (b.backoff * 2).min(BACKOFF_MAX);
+                    }
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(event) => self.on_gossip(event),
+            BehaviourEvent::Sync(event) => self.on_sync(event),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if info.protocol_version != crate::behaviour::IDENTIFY_PROTOCOL {
+                    return;
+                }
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
+                let wanted = (self.peers.len() as u32) < self.config.max_peers;
+                if wanted && !self.swarm.is_connected(&peer) && !self.is_banned(&peer) {
+                    let _ = self.swarm.dial(peer);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    if !self.swarm.is_connected(&peer) {
+                        let _ = self
+                            .swarm
+                            .dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message {
+            propagation_source,
+            message_id,
+            message,
+        } = event
+        else {
+            return;
+        };
+        let (ingest, handle) = (self.ingest.clone(), self.handle.clone());
+        tokio::spawn(async move {
+            let result =
+                tokio::task::spawn_blocking(move || ingest.submit(&message.data, Source::Gossip))
+                    .await;
+            let acceptance = match result {
+                Ok(Ok(accepted)) if accepted.outcome.stored() => MessageAcceptance::Accept,
+                // Forged, malformed, oversize: the sender is at fault.
+                Ok(Err(Rejection::Invalid(_))) => MessageAcceptance::Reject,
+                // Known already, stale, refused by this node's policy: not forwarded, no blame.
+                _ => MessageAcceptance::Ignore,
+            };
+            handle
+                .send(Command::Validated {
+                    id: message_id,
+                    source: propagation_source,
+                    acceptance,
+                })
+                .await;
+        });
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<sync::Request, sync::Response>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let Ok(permit) = self.answers.clone().try_acquire_owned() else {
+                        // Too many answers in flight: refuse rather than queue without bound.
+                        let busy = sync::Response::Refused("busy, try later".into());
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
+                        return;
+                    };
+                    let (ingest, cache, handle) =
+                        (self.ingest.clone(), self.cache.clone(), self.handle.clone());
+                    tokio::spawn(async move {
+                        let response =
+                            session::answer(ingest, cache, handle.clone(), peer, request).await;
+                        handle.send(Command::Respond { channel, response }).await;
+                        drop(permit);
+                    });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Err(Error::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "sync request from peer failed");
+            }
+            _ => {}
+        }
+    }
+}

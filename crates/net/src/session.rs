@@ -1,0 +1,244 @@
+//! Sync sessions: driving [`sync::Session`] against one peer, and answering a peer's.
+//!
+//! Storage work runs in `spawn_blocking`; the swarm only carries the messages.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use libp2p::PeerId;
+use maillage_core::Hash;
+use maillage_store::ingest::{Ingest, Rejection, Source};
+use negentropy::NegentropyStorageVector;
+
+use crate::sync::{self, Hash32, Request, Response, Session, Step};
+use crate::{Command, Error, Handle, SyncReport};
+
+/// The responder's negentropy storage, rebuilt only when the store changed.
+#[derive(Debug, Default)]
+pub(crate) struct StorageCache(Mutex<Option<(u64, Arc<NegentropyStorageVector>)>>);
+
+impl StorageCache {
+    fn get(&self, ingest: &Ingest) -> Result<Arc<NegentropyStorageVector>, String> {
+        let store = ingest.store();
+        let version = store.summary().map_err(|e| e.to_string())?.last_change;
+        let mut cache = self
+            .0
+            .lock()
+            .expect("the cache lock is never held across a panic");
+        if let Some((v, storage)) = cache.as_ref()
+            && *v == version
+        {
+            return Ok(storage.clone());
+        }
+        let items = store.items().map_err(|e| e.to_string())?;
+        let storage = Arc::new(sync::storage(&items).map_err(|e| e.to_string())?);
+        *cache = Some((version, storage.clone()));
+        Ok(storage)
+    }
+}
+
+/// Invalid records in a batch: what a peer is penalised for. Stale, duplicate or refused by
+/// policy is not the peer's fault.
+fn invalid(results: &[Result<maillage_store::ingest::Accepted, Rejection>]) -> u32 {
+    results
+        .iter()
+        .filter(|r| matches!(r, Err(Rejection::Invalid(_))))
+        .count() as u32
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// Answers one request of a peer's session.
+pub(crate) async fn answer(
+    ingest: Arc<Ingest>,
+    cache: Arc<StorageCache>,
+    handle: Handle,
+    peer: PeerId,
+    request: Request,
+) -> Response {
+    let result = blocking(move || {
+        Ok(match request {
+            Request::Reconcile(message) => {
+                let storage = cache.get(&ingest)?;
+                Response::Reconcile(
+                    sync::respond(storage.as_ref(), &message).map_err(|e| e.to_string())?,
+                )
+            }
+            Request::Fetch(hashes) => {
+                if hashes.len() > sync::MAX_FETCH {
+                    return Ok(Response::Refused(format!(
+                        "at most {} hashes per fetch",
+                        sync::MAX_FETCH
+                    )));
+                }
+                let mut records = vec![];
+                let mut size = 0;
+                for Hash32(h) in hashes {
+                    if let Some(stored) = ingest
+                        .store()
+                        .get_by_hash(&Hash(h))
+                        .map_err(|e| e.to_string())?
+                    {
+                        let bytes = stored.record.bytes();
+                        if size + bytes.len() > sync::MAX_BATCH_BYTES {
+                            break;
+                        }
+                        size += bytes.len();
+                        records.push(sync::Record(bytes.to_vec()));
+                    }
+                }
+                Response::Records(records)
+            }
+            Request::Offer(records) => {
+                let size: usize = records.iter().map(|r| r.0.len()).sum();
+                if size > sync::MAX_BATCH_BYTES {
+                    return Ok(Response::Refused(format!(
+                        "at most {} bytes per offer",
+                        sync::MAX_BATCH_BYTES
+                    )));
+                }
+                let bytes: Vec<Vec<u8>> = records.into_iter().map(|r| r.0).collect();
+                let results = ingest.submit_all(&bytes, Source::Sync);
+                let bad = invalid(&results);
+                if bad > 0 {
+                    let handle = handle.clone();
+                    tokio::runtime::Handle::current().spawn(async move {
+                        handle.send(Command::Penalise { peer, invalid: bad }).await
+                    });
+                }
+                let accepted = results.iter().filter(|r| r.is_ok()).count() as u32;
+                Response::Taken {
+                    accepted,
+                    rejected: results.len() as u32 - accepted,
+                }
+            }
+        })
+    })
+    .await;
+    result.unwrap_or_else(Response::Refused)
+}
+
+/// Runs one session with `peer`: reconcile, fetch what this node lacks, offer what it lacks.
+#[tracing::instrument(skip(handle, ingest), fields(peer = %peer))]
+pub(crate) async fn run(handle: Handle, ingest: Arc<Ingest>, peer: PeerId) {
+    let started = Instant::now();
+    let mut report = SyncReport::default();
+    if let Err(e) = session(&handle, &ingest, peer, &mut report).await {
+        tracing::info!(error = %e, "sync session failed");
+        report.error = Some(e);
+    }
+    report.at = now_ms();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    tracing::debug!(
+        rounds = report.rounds,
+        records_in = report.records_in,
+        records_out = report.records_out,
+        bytes_sent = report.bytes_sent,
+        bytes_received = report.bytes_received,
+        "sync session done"
+    );
+    handle.send(Command::SyncDone { peer, report }).await;
+}
+
+async fn request(handle: &Handle, peer: PeerId, request: Request) -> Result<Response, String> {
+    match handle.request(peer, request).await {
+        Ok(Response::Refused(why)) => Err(format!("the peer refused: {why}")),
+        Ok(response) => Ok(response),
+        Err(Error::Request { reason, .. }) => Err(reason),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn session(
+    handle: &Handle,
+    ingest: &Arc<Ingest>,
+    peer: PeerId,
+    report: &mut SyncReport,
+) -> Result<(), String> {
+    let store = ingest.clone();
+    let (mut session, mut message) = blocking(move || {
+        let items = store.store().items().map_err(|e| e.to_string())?;
+        Session::start(sync::storage(&items).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+    })
+    .await?;
+    loop {
+        report.bytes_sent += message.len() as u64;
+        let Response::Reconcile(answer) =
+            request(handle, peer, Request::Reconcile(message)).await?
+        else {
+            return Err("the peer answered a reconciliation with something else".into());
+        };
+        report.bytes_received += answer.len() as u64;
+        match session.step(&answer).map_err(|e| e.to_string())? {
+            Step::Send(next) => message = next,
+            Step::Done => break,
+        }
+    }
+    report.rounds = session.rounds();
+
+    for chunk in session.need.chunks(sync::MAX_FETCH) {
+        let mut wanted: Vec<Hash32> = chunk.iter().map(|h| Hash32(h.0)).collect();
+        while !wanted.is_empty() {
+            let Response::Records(records) =
+                request(handle, peer, Request::Fetch(wanted.clone())).await?
+            else {
+                return Err("the peer answered a fetch with something else".into());
+            };
+            if records.is_empty() {
+                break; // It no longer holds them: replaced meanwhile; the next session sees.
+            }
+            let got: Vec<[u8; 32]> = records.iter().map(|r| Hash::of(&r.0).0).collect();
+            wanted.retain(|h| !got.contains(&h.0));
+            report.bytes_received += records.iter().map(|r| r.0.len() as u64).sum::<u64>();
+            let ingest = ingest.clone();
+            let results = blocking(move || {
+                let bytes: Vec<Vec<u8>> = records.into_iter().map(|r| r.0).collect();
+                Ok(ingest.submit_all(&bytes, Source::Sync))
+            })
+            .await?;
+            report.records_in += results
+                .iter()
+                .filter(|r| r.as_ref().is_ok_and(|a| a.outcome.stored()))
+                .count() as u64;
+            let bad = invalid(&results);
+            if bad > 0 {
+                handle.send(Command::Penalise { peer, invalid: bad }).await;
+            }
+        }
+    }
+
+    let store = ingest.clone();
+    let have = std::mem::take(&mut session.have);
+    let records = blocking(move || {
+        let mut out = vec![];
+        for h in have {
+            if let Some(stored) = store.store().get_by_hash(&h).map_err(|e| e.to_string())? {
+                out.push(stored.record.bytes().to_vec());
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    for batch in sync::batches(records) {
+        let (n, size) = (
+            batch.len() as u64,
+            batch.iter().map(|r| r.0.len() as u64).sum::<u64>(),
+        );
+        request(handle, peer, Request::Offer(batch)).await?;
+        report.records_out += n;
+        report.bytes_sent += size;
+    }
+    Ok(())
+}
