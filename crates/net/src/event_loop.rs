@@ -463,7 +463,7 @@ impl EventLoop {
                 tokio::task::spawn_blocking(move || ingest.submit(&message.data, Source::Gossip))
                     .await;
             let acceptance = match result {
-                Ok(Ok(accepted)) if accepted.outcome.stored() => MessageAcceptance::Accept,
+                Ok(Ok(accepted)) if accepted.outcome.news() => MessageAcceptance::Accept,
                 // Forged, malformed, oversize: the sender is at fault.
                 Ok(Err(Rejection::Invalid(_))) => MessageAcceptance::Reject,
                 // Known already, stale, refused by this node's policy: not forwarded, no blame.

@@ -188,6 +188,22 @@ async fn session(
     }
     report.rounds = session.rounds();
 
+    // Read what the peer lacks before fetching: a fetched version may replace one of them,
+    // and the peer must still see it (two versions with one seq are how it learns of an
+    // equivocation).
+    let store = ingest.clone();
+    let have = std::mem::take(&mut session.have);
+    let offer = blocking(move || {
+        let mut out = vec![];
+        for h in have {
+            if let Some(stored) = store.store().get_by_hash(&h).map_err(|e| e.to_string())? {
+                out.push(stored.record.bytes().to_vec());
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+
     for chunk in session.need.chunks(sync::MAX_FETCH) {
         let mut wanted: Vec<Hash32> = chunk.iter().map(|h| Hash32(h.0)).collect();
         while !wanted.is_empty() {
@@ -219,19 +235,7 @@ async fn session(
         }
     }
 
-    let store = ingest.clone();
-    let have = std::mem::take(&mut session.have);
-    let records = blocking(move || {
-        let mut out = vec![];
-        for h in have {
-            if let Some(stored) = store.store().get_by_hash(&h).map_err(|e| e.to_string())? {
-                out.push(stored.record.bytes().to_vec());
-            }
-        }
-        Ok(out)
-    })
-    .await?;
-    for batch in sync::batches(records) {
+    for batch in sync::batches(offer) {
         let (n, size) = (
             batch.len() as u64,
             batch.iter().map(|r| r.0.len() as u64).sum::<u64>(),

@@ -212,7 +212,9 @@ mod tests {
         )
     }
 
-    fn sets(n: u64, only_a: u64, only_b: u64) -> (Vec<(u64, Hash)>, Vec<(u64, Hash)>) {
+    type Items = Vec<(u64, Hash)>;
+
+    fn sets(n: u64, only_a: u64, only_b: u64) -> (Items, Items) {
         let common: Vec<_> = (0..n).map(item).collect();
         let mut a = common.clone();
         a.extend((n..n + only_a).map(item));

@@ -4,7 +4,9 @@
 //! - `C` change position → address key: one entry per address, its latest change;
 //! - `I` index term, address key → nothing;
 //! - `H` time, hash → nothing: the `(time, hash)` items set reconciliation runs over;
-//! - `X` hash → address key: versions by hash, for peers that fetch what they lack;
+//! - `E` address key → the evidence of an equivocation: the lowest-hash version that lost
+//!   to the current one with the same `seq`, kept so that every node learns of it by sync;
+//! - `X` hash → the `R` or `E` key that holds that version, for peers that fetch by hash;
 //! - `M` name → counters and the running sum behind the state digest.
 //!
 //! Each write is one atomic `apply_batch`, so a crash leaves the old state or the new one,
@@ -29,6 +31,7 @@ const INDEX: u8 = b'I';
 const META: u8 = b'M';
 const ITEM: u8 = b'H';
 const BY_HASH: u8 = b'X';
+const EVIDENCE: u8 = b'E';
 
 const FLAG_EQUIVOCATION: u8 = 1;
 /// Widest `near=` radius: it bounds the cells one query reads.
@@ -192,10 +195,7 @@ impl Sled {
             batch.remove(index_key(&term, akey));
         }
         batch.remove(prefixed(CHANGE, &old.change.to_be_bytes()));
-        batch.remove(item_key(&old.record));
-        batch.remove(prefixed(BY_HASH, &old.record.hash().0));
-        add_hash(&mut meta.sum, &old.record.hash().0, true);
-        meta.versions -= 1;
+        Self::forget_version(&old.record, batch, meta);
         if !old.record.body.is_deleted() {
             meta.live[index::kind_byte(old.record.kind) as usize] -= 1;
         }
@@ -215,16 +215,58 @@ impl Sled {
         value.extend_from_slice(record.bytes());
         batch.insert(prefixed(RECORD, akey), value);
         batch.insert(prefixed(CHANGE, &meta.change.to_be_bytes()), akey.to_vec());
-        batch.insert(item_key(record), Vec::new());
-        batch.insert(prefixed(BY_HASH, &record.hash().0), akey.to_vec());
         for term in index::terms(record) {
             batch.insert(index_key(&term, akey), Vec::new());
         }
-        add_hash(&mut meta.sum, &record.hash().0, false);
-        meta.versions += 1;
+        Self::hold_version(record, prefixed(RECORD, akey), batch, meta);
         if !record.body.is_deleted() {
             meta.live[index::kind_byte(record.kind) as usize] += 1;
         }
+    }
+
+    /// Counts a version as held, findable by hash at `key`, and among the items synced.
+    fn hold_version(record: &Record, key: Vec<u8>, batch: &mut sled::Batch, meta: &mut Meta) {
+        batch.insert(item_key(record), Vec::new());
+        batch.insert(prefixed(BY_HASH, &record.hash().0), key);
+        add_hash(&mut meta.sum, &record.hash().0, false);
+        meta.versions += 1;
+    }
+
+    fn forget_version(record: &Record, batch: &mut sled::Batch, meta: &mut Meta) {
+        batch.remove(item_key(record));
+        batch.remove(prefixed(BY_HASH, &record.hash().0));
+        add_hash(&mut meta.sum, &record.hash().0, true);
+        meta.versions -= 1;
+    }
+
+    fn load_evidence(&self, akey: &[u8]) -> Result<Option<Stored>, Error> {
+        let key = prefixed(EVIDENCE, akey);
+        self.tree
+            .get(&key)?
+            .map(|v| self.decode(&key, &v))
+            .transpose()
+    }
+
+    /// Keeps `candidate` as the evidence of an equivocation if it has a lower hash than the
+    /// evidence held: every node ends up with the same two lowest hashes of that `seq`.
+    fn keep_evidence(
+        akey: &[u8],
+        candidate: &Record,
+        held: Option<&Stored>,
+        batch: &mut sled::Batch,
+        meta: &mut Meta,
+    ) {
+        if let Some(held) = held {
+            if held.record.hash() <= candidate.hash() {
+                return;
+            }
+            Self::forget_version(&held.record, batch, meta);
+        }
+        let mut value = vec![FLAG_EQUIVOCATION];
+        value.extend_from_slice(&0u64.to_be_bytes());
+        value.extend_from_slice(candidate.bytes());
+        batch.insert(prefixed(EVIDENCE, akey), value);
+        Self::hold_version(candidate, prefixed(EVIDENCE, akey), batch, meta);
     }
 
     fn commit(&self, batch: sled::Batch) -> Result<Ticket, Error> {
@@ -305,7 +347,11 @@ impl Store for Sled {
                     hash: held.record.hash(),
                     equivocation: held.equivocation,
                 };
-                if held_head.hash == incoming.hash {
+                let evidence = self.load_evidence(&akey)?;
+                let known = evidence
+                    .as_ref()
+                    .is_some_and(|e| e.record.hash() == incoming.hash);
+                if held_head.hash == incoming.hash || known {
                     return Ok((Outcome::Duplicate, self.written.load(Ordering::SeqCst)));
                 }
                 let merged = held_head.merge(incoming);
@@ -318,11 +364,27 @@ impl Store for Sled {
                     ));
                 }
                 let won = merged.hash == incoming.hash;
-                if won {
+                if merged.seq > held_head.seq {
                     Self::unlink(&akey, held, &mut batch, &mut meta);
-                    Self::link(&akey, record, merged.equivocation, &mut batch, &mut meta);
+                    if let Some(e) = &evidence {
+                        Self::forget_version(&e.record, &mut batch, &mut meta);
+                        batch.remove(prefixed(EVIDENCE, &akey));
+                    }
+                    Self::link(&akey, record, false, &mut batch, &mut meta);
+                    Outcome::Replaced
+                } else if won {
+                    Self::unlink(&akey, held, &mut batch, &mut meta);
+                    Self::link(&akey, record, true, &mut batch, &mut meta);
+                    Self::keep_evidence(
+                        &akey,
+                        &held.record,
+                        evidence.as_ref(),
+                        &mut batch,
+                        &mut meta,
+                    );
+                    Outcome::Equivocation { won: true }
                 } else {
-                    // The held version stays; only the flag changes.
+                    // The held version stays, flagged; the newcomer may become the evidence.
                     let mut value = self
                         .tree
                         .get(prefixed(RECORD, &akey))?
@@ -330,11 +392,8 @@ impl Store for Sled {
                         .unwrap_or_default();
                     value[0] |= FLAG_EQUIVOCATION;
                     batch.insert(prefixed(RECORD, &akey), value);
-                }
-                if merged.seq > held_head.seq {
-                    Outcome::Replaced
-                } else {
-                    Outcome::Equivocation { won }
+                    Self::keep_evidence(&akey, record, evidence.as_ref(), &mut batch, &mut meta);
+                    Outcome::Equivocation { won: false }
                 }
             }
         };
@@ -524,10 +583,13 @@ impl Store for Sled {
     }
 
     fn get_by_hash(&self, hash: &Hash) -> Result<Option<Stored>, Error> {
-        match self.tree.get(prefixed(BY_HASH, &hash.0))? {
-            Some(akey) => self.load(&akey),
-            None => Ok(None),
-        }
+        let Some(key) = self.tree.get(prefixed(BY_HASH, &hash.0))? else {
+            return Ok(None);
+        };
+        self.tree
+            .get(&key)?
+            .map(|v| self.decode(&key, &v))
+            .transpose()
     }
 
     fn author_count(&self, author: &Author) -> Result<u64, Error> {
@@ -548,6 +610,10 @@ impl Store for Sled {
                 Self::unlink(&akey, &stored, &mut batch, &mut meta);
                 batch.remove(prefixed(RECORD, &akey));
                 purged += 1;
+            }
+            if let Some(evidence) = self.load_evidence(&akey)? {
+                Self::forget_version(&evidence.record, &mut batch, &mut meta);
+                batch.remove(prefixed(EVIDENCE, &akey));
             }
         }
         meta.author = Some((*author, 0));
@@ -607,7 +673,14 @@ mod tests {
         assert_eq!(got.record.hash(), v2.hash().min(v2b.hash()));
         assert!(got.equivocation);
         let summary = store.summary().unwrap();
-        assert_eq!(summary.versions, 1);
+        // The current version, and the losing one kept as evidence of the equivocation.
+        assert_eq!(summary.versions, 2);
+        let loser = v2.hash().max(v2b.hash());
+        assert_eq!(
+            store.get_by_hash(&loser).unwrap().unwrap().record.hash(),
+            loser
+        );
+        assert_eq!(store.items().unwrap().len(), 2);
         assert_eq!(summary.records[0], (Kind::Organisation, 1));
         // The change log holds the address once, at its latest change.
         let changes = store.changes(0, 10).unwrap();
@@ -648,6 +721,50 @@ mod tests {
             sc.apply(r).unwrap();
         }
         assert_ne!(sc.summary().unwrap().digest, sa.summary().unwrap().digest);
+    }
+
+    #[test]
+    fn equivocations_converge_in_any_order() {
+        let key = SigningKey::from_bytes(&[4; 32]);
+        let versions: Vec<Record> = (0..4)
+            .map(|i| org(&key, "x", 3, json!({"name": format!("Version {i}")})))
+            .collect();
+        let mut hashes: Vec<Hash> = versions.iter().map(Record::hash).collect();
+        hashes.sort();
+        let orders: [&[usize]; 3] = [&[0, 1, 2, 3], &[3, 2, 1, 0], &[2, 0, 3, 1]];
+        let mut summaries = vec![];
+        for order in orders {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Sled::open(dir.path()).unwrap();
+            for i in order {
+                store.apply(&versions[*i]).unwrap();
+            }
+            let current = store.get(&versions[0].address()).unwrap().unwrap();
+            assert_eq!(current.record.hash(), hashes[0]);
+            assert!(current.equivocation);
+            let held: Vec<Hash> = store.items().unwrap().into_iter().map(|(_, h)| h).collect();
+            assert_eq!(held.len(), 2);
+            assert!(held.contains(&hashes[0]) && held.contains(&hashes[1]));
+            summaries.push(store.summary().unwrap().digest);
+        }
+        assert!(summaries.iter().all(|d| *d == summaries[0]));
+        // A newer version settles it: evidence and flag go.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sled::open(dir.path()).unwrap();
+        for v in &versions {
+            store.apply(v).unwrap();
+        }
+        store
+            .apply(&org(&key, "x", 4, json!({"name": "Settled"})))
+            .unwrap();
+        assert!(
+            !store
+                .get(&versions[0].address())
+                .unwrap()
+                .unwrap()
+                .equivocation
+        );
+        assert_eq!(store.summary().unwrap().versions, 1);
     }
 
     #[test]

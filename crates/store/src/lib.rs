@@ -65,6 +65,15 @@ impl Outcome {
             Outcome::New | Outcome::Replaced | Outcome::Equivocation { won: true }
         )
     }
+
+    /// Whether peers should hear of it: a new current version, or new evidence that an
+    /// author equivocated (which every node must learn to flag the address).
+    pub fn news(self) -> bool {
+        matches!(
+            self,
+            Outcome::New | Outcome::Replaced | Outcome::Equivocation { .. }
+        )
+    }
 }
 
 /// A write's place in the group commit: durable once [`Store::sync`] covering it returns.

@@ -1,0 +1,264 @@
+//! The federation, end to end: real `maillage` processes on 127.0.0.1, real sled stores,
+//! real libp2p over TCP.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Node, wait_for};
+use maillage_core::{Body, Kind, Record, SigningKey};
+use serde_json::{Value, json};
+
+/// Short enough that a missed gossip message is repaired within a test's deadline.
+const SYNC: &[&str] = &["--sync-interval", "3"];
+
+fn with_sync(extra: &[&str]) -> Vec<String> {
+    SYNC.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+fn start(root: &std::path::Path, name: &str, bootstrap: &[&Node], extra: &[&str]) -> Node {
+    let mut args = with_sync(extra);
+    for peer in bootstrap {
+        args.push("--bootstrap".into());
+        args.push(peer.multiaddr());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Node::start(root, name, &args)
+}
+
+fn path_of(record: &Value) -> String {
+    format!(
+        "/api/v1/records/{}",
+        record["address"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("maillage:")
+            .unwrap()
+    )
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn digest(node: &Node) -> (String, u64) {
+    let s = node.status();
+    (
+        s["state_digest"].as_str().unwrap().to_owned(),
+        s["versions"].as_u64().unwrap(),
+    )
+}
+
+fn wait_converged(nodes: &[&Node], versions: u64) {
+    wait_for("every state digest to be equal", || {
+        let digests: Vec<(String, u64)> = nodes.iter().map(|n| digest(n)).collect();
+        (digests.iter().all(|d| *d == digests[0]) && digests[0].1 == versions).then_some(())
+    });
+}
+
+fn wait_peers(node: &Node, n: u64) {
+    wait_for("peers to connect", || {
+        (node.status()["peers"].as_u64().unwrap() >= n).then_some(())
+    });
+}
+
+#[test]
+fn a_record_written_on_a_reaches_c_through_b() {
+    let root = tempfile::tempdir().unwrap();
+    let a = start(root.path(), "a", &[], &[]);
+    let b = start(root.path(), "b", &[&a], &[]);
+    let c = start(root.path(), "c", &[&b], &[]);
+    wait_peers(&b, 2);
+    let created = a.post_json(
+        "organisation",
+        "from-a",
+        json!({"name": "Written on A", "countries": ["BR"]}),
+    );
+    assert_eq!(created.status, 201);
+    let on_c = wait_for("the record on C", || {
+        Some(c.get(&path_of(&created.json))).filter(|r| r.status == 200)
+    });
+    assert_eq!(on_c.json["cbor"], created.json["cbor"]);
+    // B took it by gossip (or sync, if the mesh was not formed yet): either way it passed
+    // B's ingest pipeline.
+    let b_took = b.metric("maillage_ingest_accepted_total{source=\"gossip\",outcome=\"new\"}")
+        + b.metric("maillage_ingest_accepted_total{source=\"sync\",outcome=\"new\"}");
+    assert_eq!(b_took, 1);
+    assert!(a.metric("maillage_gossip_published_total") >= 1);
+
+    // Once the mesh is up, gossip alone carries a record faster than the sync interval.
+    wait_for("a sync session between B and C", || {
+        (c.metric("maillage_sync_sessions_ok_total") >= 1).then_some(())
+    });
+    let second = a.post_json("organisation", "second", json!({"name": "Second"}));
+    wait_for("the second record on C", || {
+        Some(c.get(&path_of(&second.json))).filter(|r| r.status == 200)
+    });
+    let status = c.status();
+    assert_eq!(
+        status["peer_list"][0]["peer_id"],
+        b.status()["peer_id"],
+        "C's peer: {status}"
+    );
+}
+
+#[test]
+fn a_node_that_was_offline_catches_up_by_itself() {
+    let root = tempfile::tempdir().unwrap();
+    let a = start(root.path(), "a", &[], &[]);
+    let b = start(root.path(), "b", &[&a], &[]);
+    let mut c = start(root.path(), "c", &[&b], &[]);
+    wait_peers(&c, 1);
+    assert!(c.stop().success());
+    for i in 0..100 {
+        assert_eq!(
+            a.post_json(
+                "organisation",
+                &format!("a-{i}"),
+                json!({"name": format!("A {i}")})
+            )
+            .status,
+            201
+        );
+        assert_eq!(
+            b.post_json(
+                "organisation",
+                &format!("b-{i}"),
+                json!({"name": format!("B {i}")})
+            )
+            .status,
+            201
+        );
+    }
+    wait_converged(&[&a, &b], 200);
+    c.restart();
+    wait_converged(&[&a, &b, &c], 200);
+    assert_eq!(c.status()["records"]["organisation"], 200);
+    // Gossip carries only what is new while a node listens: all 200 came by sync (counted
+    // once the batch that carried them is flushed).
+    wait_for("C to count 200 records taken by sync", || {
+        (c.metric("maillage_ingest_accepted_total{source=\"sync\",outcome=\"new\"}") == 200)
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_tombstone_propagates_and_stays() {
+    let root = tempfile::tempdir().unwrap();
+    let a = start(root.path(), "a", &[], &[]);
+    let mut c = start(root.path(), "c", &[&a], &[]);
+    let created = a.post_json(
+        "organisation",
+        "short-lived",
+        json!({"name": "Short-lived"}),
+    );
+    let path = path_of(&created.json);
+    wait_for("the record on C", || {
+        (c.get(&path).status == 200).then_some(())
+    });
+    assert_eq!(a.delete(&path).status, 200);
+    wait_for("the deletion on C", || {
+        (c.get(&path).status == 404).then_some(())
+    });
+    wait_converged(&[&a, &c], 1);
+    c.stop();
+    c.restart();
+    assert_eq!(c.get(&path).status, 404);
+    wait_converged(&[&a, &c], 1);
+    assert_eq!(c.status()["records"]["organisation"], 0);
+}
+
+#[test]
+fn an_equivocation_ends_with_one_winner_everywhere() {
+    let root = tempfile::tempdir().unwrap();
+    let a = start(root.path(), "a", &[], &[]);
+    let b = start(root.path(), "b", &[&a], &[]);
+    let c = start(root.path(), "c", &[&b], &[]);
+    wait_peers(&b, 2);
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let sign = |name: &str| {
+        let body = Body::from_json(Kind::Organisation, json!({"name": name})).unwrap();
+        Record::sign(
+            &key,
+            Kind::Organisation,
+            "two-faced".parse().unwrap(),
+            1,
+            now_ms(),
+            body,
+        )
+        .unwrap()
+    };
+    let (one, two) = (sign("Version one"), sign("Version two"));
+    assert_eq!(a.post_cbor(one.bytes()).status, 201);
+    assert_eq!(c.post_cbor(two.bytes()).status, 201);
+    let winner = one.hash().min(two.hash()).to_string();
+    let path = format!(
+        "/api/v1/records/{}/organisation/two-faced",
+        one.author.did()
+    );
+    for node in [&a, &b, &c] {
+        wait_for("one winner, flagged", || {
+            let r = node.get(&path);
+            (r.json["hash"] == winner.as_str() && r.json["equivocation"] == true).then_some(())
+        });
+    }
+    // Every node holds the winner and, as evidence, the loser: the same two versions.
+    wait_converged(&[&a, &b, &c], 2);
+}
+
+#[test]
+fn a_trusted_node_ignores_unlisted_authors_while_open_nodes_keep_them() {
+    let root = tempfile::tempdir().unwrap();
+    let a = start(root.path(), "a", &[], &[]);
+    let trusted = start(root.path(), "trusted", &[&a], &["--policy", "trusted"]);
+    let c = start(root.path(), "c", &[&a], &[]);
+    wait_peers(&a, 2);
+    let stranger = SigningKey::from_bytes(&[77; 32]);
+    let body = Body::from_json(Kind::Organisation, json!({"name": "From a stranger"})).unwrap();
+    let record = Record::sign(
+        &stranger,
+        Kind::Organisation,
+        "stranger".parse().unwrap(),
+        1,
+        now_ms(),
+        body,
+    )
+    .unwrap();
+    assert_eq!(a.post_cbor(record.bytes()).status, 201);
+    let path = format!(
+        "/api/v1/records/{}/organisation/stranger",
+        record.author.did()
+    );
+    wait_for("the record on the open node C", || {
+        (c.get(&path).status == 200).then_some(())
+    });
+    // The trusted node was offered it, by gossip or sync, and refused it by policy.
+    wait_for("the trusted node to refuse it", || {
+        let refused = trusted
+            .metric("maillage_ingest_rejected_total{source=\"gossip\",reason=\"policy\"}")
+            + trusted.metric("maillage_ingest_rejected_total{source=\"sync\",reason=\"policy\"}");
+        (refused >= 1).then_some(())
+    });
+    assert_eq!(trusted.get(&path).status, 404);
+    // Its own records still go out.
+    let own = trusted.post_json(
+        "organisation",
+        "own",
+        json!({"name": "The trusted node's own"}),
+    );
+    wait_for("the trusted node's record on C", || {
+        (c.get(&path_of(&own.json)).status == 200).then_some(())
+    });
+    // Writing a stranger's record to it directly is refused too, with the reason.
+    let direct = trusted.post_cbor(record.bytes());
+    assert_eq!(direct.status, 403);
+    assert!(
+        direct
+            .error()
+            .contains("only accepts records from trusted authors"),
+        "{direct:?}"
+    );
+}
