@@ -19,6 +19,8 @@ pub const TOPIC: &str = "maillage/records/1";
 pub const KAD_PROTOCOL: &str = "/maillage/kad/1";
 /// Identify's protocol version string.
 pub const IDENTIFY_PROTOCOL: &str = "/maillage/1";
+/// Gossipsub score under which a peer is ignored (and then disconnected by the node).
+pub const GRAYLIST: f64 = -80.0;
 /// Largest gossip message every node accepts: a 64 KiB record and gossipsub's framing
 /// (the signature, the key, the topic). All nodes must agree on it.
 pub const MAX_GOSSIP: usize = 66 * 1024;
@@ -67,7 +69,8 @@ fn gossipsub(key: &identity::Keypair) -> Result<gossipsub::Behaviour, String> {
         first_message_deliveries_weight: 1.0,
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
-        invalid_message_deliveries_weight: -100.0,
+        // Squared: one invalid record costs 10, three cost 90, past the graylist.
+        invalid_message_deliveries_weight: -10.0,
         invalid_message_deliveries_decay: 0.9,
         ..Default::default()
     };
@@ -83,7 +86,7 @@ fn gossipsub(key: &identity::Keypair) -> Result<gossipsub::Behaviour, String> {
     let thresholds = gossipsub::PeerScoreThresholds {
         gossip_threshold: -10.0,
         publish_threshold: -50.0,
-        graylist_threshold: -80.0,
+        graylist_threshold: GRAYLIST,
         ..Default::default()
     };
     behaviour.with_peer_score(params, thresholds)?;

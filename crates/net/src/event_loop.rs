@@ -16,7 +16,7 @@ use maillage_store::ingest::{self, Ingest, Rejection, Source};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::behaviour::{Behaviour, BehaviourEvent, TOPIC};
+use crate::behaviour::{Behaviour, BehaviourEvent, GRAYLIST, TOPIC};
 use crate::session::{self, StorageCache};
 use crate::{Command, Config, Error, Handle, Metrics, PeerStatus, SyncReport, sync};
 
@@ -279,7 +279,15 @@ impl EventLoop {
         let count = self.invalid.entry(peer).or_default();
         *count += invalid;
         tracing::warn!(%peer, invalid = *count, "peer sent invalid records");
-        if *count >= self.config.ban_threshold {
+        // Gossipsub's score falls faster (invalid messages count squared): once it graylists
+        // a peer, nothing more of it would be read anyway, so let it go.
+        let graylisted = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .peer_score(&peer)
+            .is_some_and(|score| score < GRAYLIST);
+        if *count >= self.config.ban_threshold || graylisted {
             tracing::warn!(%peer, "banning peer for an hour: too many invalid records");
             Metrics::add(&self.handle.metrics.bans, 1);
             self.banned.insert(peer, Instant::now() + BAN);

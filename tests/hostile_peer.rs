@@ -1,0 +1,183 @@
+//! A raw libp2p peer that publishes forged, malformed and oversize records on the topic of a
+//! real node: none is stored or forwarded, and the peer is penalised, then cut off.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Node, wait_for};
+use futures::StreamExt as _;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, noise, tcp, yamux};
+use maillage_core::{Body, Kind, Record, SigningKey};
+use serde_json::json;
+
+fn forged(i: usize) -> Vec<u8> {
+    let key = SigningKey::from_bytes(&[8; 32]);
+    let body = Body::from_json(
+        Kind::Organisation,
+        json!({"name": format!("Genuine {i:03}")}),
+    )
+    .unwrap();
+    let record = Record::sign(
+        &key,
+        Kind::Organisation,
+        format!("forged-{i}").parse().unwrap(),
+        1,
+        1_700_000_000_000,
+        body,
+    )
+    .unwrap();
+    let mut bytes = record.bytes().to_vec();
+    let at = bytes.windows(7).position(|w| w == b"Genuine").unwrap();
+    bytes[at..at + 7].copy_from_slice(b"Forged!");
+    bytes
+}
+
+/// A fresh libp2p peer that joins the victim's topic and publishes `payloads`, one every
+/// 100 ms. Returns whether the victim cut it off.
+async fn attack(victim: &Node, payloads: Vec<Vec<u8>>) -> bool {
+    let mut attacker = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| -> gossipsub::Behaviour {
+            let config = gossipsub::ConfigBuilder::default()
+                .heartbeat_initial_delay(Duration::from_millis(100))
+                .heartbeat_interval(Duration::from_millis(200))
+                // Big enough to send what the victim must refuse.
+                .max_transmit_size(1024 * 1024)
+                .build()
+                .unwrap();
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
+                .unwrap()
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let topic = gossipsub::IdentTopic::new("maillage/records/1");
+    attacker.behaviour_mut().subscribe(&topic).unwrap();
+    attacker
+        .dial(victim.multiaddr().parse::<libp2p::Multiaddr>().unwrap())
+        .unwrap();
+    tokio::time::timeout(common::DEADLINE, async {
+        loop {
+            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) =
+                attacker.select_next_some().await
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the victim's subscription");
+
+    let mut pending = payloads.into_iter();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let cut_off = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Some(p) = pending.next() {
+                        // A publish may fail once the victim has cut us off.
+                        let _ = attacker.behaviour_mut().publish(topic.clone(), p);
+                    }
+                }
+                event = attacker.select_next_some() => {
+                    if let SwarmEvent::ConnectionClosed { num_established: 0, .. } = event {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    cut_off.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_malformed_and_oversize_records_go_nowhere() {
+    let root = tempfile::tempdir().unwrap();
+    let victim = Node::start(root.path(), "victim", &["--sync-interval", "2"]);
+    let args = ["--sync-interval", "2", "--bootstrap", &victim.multiaddr()];
+    let observer = Node::start(root.path(), "observer", &args);
+    wait_for("the observer to connect", || {
+        (victim.status()["peers"].as_u64().unwrap() >= 1).then_some(())
+    });
+    let rejected = |reason: &str| {
+        victim.metric(&format!(
+            "maillage_ingest_rejected_total{{source=\"gossip\",reason=\"{reason}\"}}"
+        ))
+    };
+
+    assert!(
+        attack(&victim, (0..5).map(forged).collect()).await,
+        "forged: {}",
+        victim.metrics()
+    );
+    assert!(rejected("bad_signature") >= 1);
+
+    let malformed = vec![
+        b"not a record at all".to_vec(),
+        vec![0xa1, 0x61, 0x76, 0x01],
+        vec![0x9f; 8],
+        vec![0x82, 0x01],
+    ];
+    assert!(
+        attack(&victim, malformed).await,
+        "malformed: {}",
+        victim.metrics()
+    );
+    assert!(
+        rejected("not_canonical") + rejected("malformed") >= 1,
+        "{}",
+        victim.metrics()
+    );
+
+    // Over the gossip frame limit: gossipsub drops it before anything reads it.
+    attack(&victim, vec![vec![0xff; 100 * 1024]]).await;
+    // Under the frame limit but over the record limit: the ingest pipeline refuses it.
+    let oversize = (0..4)
+        .map(|i| vec![i; maillage_core::MAX_RECORD + 64])
+        .collect();
+    assert!(
+        attack(&victim, oversize).await,
+        "oversize: {}",
+        victim.metrics()
+    );
+    assert!(rejected("too_large") >= 1, "{}", victim.metrics());
+
+    assert!(
+        victim.metric("maillage_peer_bans_total") >= 3,
+        "{}",
+        victim.metrics()
+    );
+    assert_eq!(victim.status()["versions"], 0);
+    // Nothing was forwarded: the observer never saw one of them.
+    assert_eq!(observer.status()["versions"], 0);
+    assert!(
+        !observer.metrics().contains("source=\"gossip\""),
+        "{}",
+        observer.metrics()
+    );
+    // The node still serves its own: a record written on the victim reaches the observer.
+    let own = victim.post_json("organisation", "still-fine", json!({"name": "Still fine"}));
+    assert_eq!(own.status, 201);
+    let path = format!(
+        "/api/v1/records/{}",
+        own.json["address"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("maillage:")
+            .unwrap()
+    );
+    wait_for("the victim's own record on the observer", || {
+        (observer.get(&path).status == 200).then_some(())
+    });
+}
