@@ -262,3 +262,24 @@ fn a_trusted_node_ignores_unlisted_authors_while_open_nodes_keep_them() {
         "{direct:?}"
     );
 }
+
+#[test]
+fn a_lost_bootstrap_peer_is_redialled() {
+    let root = tempfile::tempdir().unwrap();
+    let mut a = start(root.path(), "a", &[], &[]);
+    let c = start(root.path(), "c", &[&a], &[]);
+    wait_peers(&c, 1);
+    assert!(a.stop().success());
+    wait_for("C to see A go", || (c.status()["peers"] == 0).then_some(()));
+    a.restart();
+    // A knows nobody: C must come back by itself.
+    wait_peers(&c, 1);
+    let created = a.post_json(
+        "organisation",
+        "after-restart",
+        json!({"name": "After the restart"}),
+    );
+    wait_for("the record on C", || {
+        (c.get(&path_of(&created.json)).status == 200).then_some(())
+    });
+}

@@ -188,7 +188,7 @@ fn search_finds_what_it_should_and_nothing_else() {
     let orgs = [
         (
             "dakar-food",
-            json!({"name": "Dakar food cooperative", "countries": ["SN"], "regions": ["africa"], "activities": ["AM60"], "location": {"lat": 14.6928, "lon": -17.4467}}),
+            json!({"name": "Dakar food cooperative", "type": "initiative", "countries": ["SN"], "regions": ["africa"], "activities": ["AM60"], "location": {"lat": 14.6928, "lon": -17.4467}}),
         ),
         (
             "thies-housing",
@@ -227,6 +227,8 @@ fn search_finds_what_it_should_and_nothing_else() {
         set(&["thies-housing"])
     );
     assert_eq!(search("country=JP"), set(&[]));
+    assert_eq!(search("kind=initiative"), set(&["dakar-food"]));
+    assert_eq!(search("kind=network"), set(&[]));
 
     // Pages of one: every organisation once, none twice.
     let mut seen = Vec::new();
@@ -246,6 +248,7 @@ fn search_finds_what_it_should_and_nothing_else() {
     );
 
     assert_eq!(node.get("/api/v1/organisations?near=1,2").status, 400);
+    assert_eq!(node.get("/api/v1/organisations?near=0,0,5000").status, 400);
     assert_eq!(node.get("/api/v1/organisations?colour=red").status, 400);
 }
 
@@ -499,5 +502,88 @@ fn the_command_line_edits_a_running_node() {
     assert!(
         !ok && err.contains("`France` is not an ISO 3166-1"),
         "{err}"
+    );
+}
+
+#[test]
+fn the_openapi_document_describes_the_routes_that_exist() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &[]);
+    let created = node.post_json("organisation", "described", json!({"name": "Described"}));
+    let address = created.json["address"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("maillage:")
+        .unwrap()
+        .to_owned();
+    let doc = node.get("/api/v1/openapi.json").json;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for expected in [
+        "/api/v1/records",
+        "/api/v1/events",
+        "/api/v1/organisations",
+        "/api/v1/collaborations",
+        "/api/v1/changes",
+        "/api/v1/graph",
+        "/api/v1/status",
+        "/health",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is not documented");
+    }
+    for (path, methods) in paths {
+        let concrete = path.replace("{did}/{kind}/{id}", &address);
+        for method in methods.as_object().unwrap().keys() {
+            let status = match method.as_str() {
+                // An endless stream: `server_sent_events_announce_each_record` reads it.
+                "get" if path == "/api/v1/events" => continue,
+                "get" => node.get(&concrete).status,
+                "post" => {
+                    node.post_raw(&concrete, "application/json", None, b"{}")
+                        .status
+                }
+                "delete" => node.delete_without_token(&concrete).status,
+                other => panic!("undocumented method {other}"),
+            };
+            match method.as_str() {
+                "get" => assert_eq!(status, 200, "GET {concrete}"),
+                // Documented writes exist, and want the token.
+                _ => assert_eq!(status, 401, "{method} {concrete}"),
+            }
+        }
+    }
+    let graph = node.get("/api/v1/graph").json;
+    assert_eq!(graph["nodes"][0]["label"], "Described");
+}
+
+#[test]
+fn server_sent_events_announce_each_record() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &[]);
+    let events = node.follow_events();
+    for id in ["first", "second"] {
+        let created = node.post_json("organisation", id, json!({"name": id}));
+        let event = events
+            .recv_timeout(common::DEADLINE)
+            .expect("an event for each record");
+        assert_eq!(event["address"], created.json["address"]);
+        assert_eq!(event["cbor"], created.json["cbor"]);
+    }
+    // The same version again is no news.
+    let again = node.post_cbor(
+        &base64::engine::general_purpose::STANDARD
+            .decode(
+                node.get("/api/v1/changes").json["items"][0]["cbor"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap(),
+    );
+    assert_eq!(again.status, 200);
+    assert!(
+        events
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err()
     );
 }

@@ -166,6 +166,32 @@ impl Node {
         answer(request.call().unwrap())
     }
 
+    pub fn delete_without_token(&self, path: &str) -> Answer {
+        answer(agent().delete(self.url(path)).call().unwrap())
+    }
+
+    /// Follows `/api/v1/events`; each `data:` line of a `record` event is sent on the channel.
+    pub fn follow_events(&self) -> std::sync::mpsc::Receiver<Value> {
+        use std::io::BufRead as _;
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let response = agent().get(self.url("/api/v1/events")).call().unwrap();
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let reader = std::io::BufReader::new(response.into_body().into_reader());
+        std::thread::spawn(move || {
+            let mut record_event = false;
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if let Some(data) = line.strip_prefix("data: ").filter(|_| record_event) {
+                    if tx.send(serde_json::from_str(data).unwrap()).is_err() {
+                        break;
+                    }
+                }
+                record_event = line == "event: record" || (record_event && !line.is_empty());
+            }
+        });
+        rx
+    }
+
     /// POSTs `body` with a content type and an optional `Authorization` header value.
     pub fn post_raw(
         &self,

@@ -201,6 +201,8 @@ pub(crate) async fn delete(
 #[serde(deny_unknown_fields)]
 pub(crate) struct Search {
     q: Option<String>,
+    /// The organisation's `type` (network, initiative, …).
+    kind: Option<String>,
     country: Option<String>,
     region: Option<String>,
     activity: Option<String>,
@@ -222,6 +224,7 @@ impl Search {
     fn into_query(self, kind: Kind) -> Result<maillage_store::Query, Error> {
         let mut q = maillage_store::Query::new(kind);
         q.text = self.q;
+        q.org_type = self.kind;
         q.country = self.country.map(|c| c.to_uppercase());
         q.region = self.region;
         q.activity = self.activity;

@@ -67,6 +67,19 @@ pub enum OrganisationType {
     Funder,
 }
 
+impl OrganisationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrganisationType::Network => "network",
+            OrganisationType::Initiative => "initiative",
+            OrganisationType::Support => "support",
+            OrganisationType::Agency => "agency",
+            OrganisationType::Research => "research",
+            OrganisationType::Funder => "funder",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
@@ -239,6 +252,17 @@ pub enum CollaborationStatus {
     Active,
     Completed,
     Cancelled,
+}
+
+impl CollaborationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollaborationStatus::Planned => "planned",
+            CollaborationStatus::Active => "active",
+            CollaborationStatus::Completed => "completed",
+            CollaborationStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// One party to a collaboration: a reference and the part it plays.
@@ -691,6 +715,31 @@ mod tests {
         }))
         .unwrap();
         o.validate().unwrap();
+    }
+
+    #[test]
+    fn names_are_the_signed_names() {
+        for t in [
+            OrganisationType::Network,
+            OrganisationType::Initiative,
+            OrganisationType::Support,
+            OrganisationType::Agency,
+            OrganisationType::Research,
+            OrganisationType::Funder,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        for s in [
+            CollaborationStatus::Planned,
+            CollaborationStatus::Active,
+            CollaborationStatus::Completed,
+            CollaborationStatus::Cancelled,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for r in Region::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
     }
 
     #[test]

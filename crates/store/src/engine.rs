@@ -442,6 +442,7 @@ impl Store for Sled {
         }
         filters.extend(q.party.as_deref().map(Term::party));
         filters.extend(q.activity.as_deref().map(Term::activity));
+        filters.extend(q.org_type.as_deref().map(Term::org_type));
         filters.extend(q.country.as_deref().map(Term::country));
         filters.extend(q.status.as_deref().map(Term::status));
         filters.extend(q.region.as_deref().map(Term::region));

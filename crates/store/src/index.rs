@@ -62,6 +62,10 @@ impl Term {
         Term::new(b'p', reference.as_bytes())
     }
 
+    pub fn org_type(org_type: &str) -> Term {
+        Term::new(b'y', org_type.as_bytes())
+    }
+
     pub fn status(status: &str) -> Term {
         Term::new(b's', status.as_bytes())
     }
@@ -143,6 +147,7 @@ pub(crate) fn terms(record: &Record) -> Vec<Term> {
             }
             terms.extend(o.regions.iter().map(|r| Term::region(r.as_str())));
             terms.extend(o.activities.iter().map(|a| Term::activity(a)));
+            terms.extend(o.org_type.map(|t| Term::org_type(t.as_str())));
             if let Some(l) = &o.location {
                 terms.push(Term::cell(cell(l.lat(), l.lon())));
             }
@@ -156,10 +161,7 @@ pub(crate) fn terms(record: &Record) -> Vec<Term> {
             terms.extend(c.countries.iter().map(|x| Term::country(x)));
             terms.extend(c.regions.iter().map(|r| Term::region(r.as_str())));
             terms.extend(c.parties.iter().map(|p| Term::party(&p.reference)));
-            if let Some(s) = c.status {
-                let value = serde_plain(s);
-                terms.push(Term::status(&value));
-            }
+            terms.extend(c.status.map(|s| Term::status(s.as_str())));
         }
         Body::Endorsement(e) => terms.push(Term::target(&e.target)),
     }
@@ -169,18 +171,6 @@ pub(crate) fn terms(record: &Record) -> Vec<Term> {
     terms.sort();
     terms.dedup();
     terms
-}
-
-/// The kebab-case name of a unit enum variant, as it is signed.
-fn serde_plain(status: maillage_core::body::CollaborationStatus) -> String {
-    use maillage_core::body::CollaborationStatus::*;
-    match status {
-        Planned => "planned",
-        Active => "active",
-        Completed => "completed",
-        Cancelled => "cancelled",
-    }
-    .to_owned()
 }
 
 #[cfg(test)]

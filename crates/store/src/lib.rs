@@ -97,6 +97,8 @@ pub struct Summary {
 pub struct Query {
     pub kind: Kind,
     pub text: Option<String>,
+    /// Organisation `type`: network, initiative, support, agency, research, funder.
+    pub org_type: Option<String>,
     pub country: Option<String>,
     pub region: Option<String>,
     pub activity: Option<String>,
@@ -116,6 +118,7 @@ impl Query {
         Query {
             kind,
             text: None,
+            org_type: None,
             country: None,
             region: None,
             activity: None,
