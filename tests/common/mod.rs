@@ -181,10 +181,10 @@ impl Node {
             let mut record_event = false;
             for line in reader.lines() {
                 let Ok(line) = line else { break };
-                if let Some(data) = line.strip_prefix("data: ").filter(|_| record_event) {
-                    if tx.send(serde_json::from_str(data).unwrap()).is_err() {
-                        break;
-                    }
+                if let Some(data) = line.strip_prefix("data: ").filter(|_| record_event)
+                    && tx.send(serde_json::from_str(data).unwrap()).is_err()
+                {
+                    break;
                 }
                 record_event = line == "event: record" || (record_event && !line.is_empty());
             }
