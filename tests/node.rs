@@ -393,6 +393,10 @@ fn every_bad_input_gets_its_status_and_a_message() {
         metrics.contains("maillage_ingest_rejected_total{source=\"http\",reason=\"stale\"} 1"),
         "{metrics}"
     );
+    // Every request is timed, by route and status: the two without a valid token here.
+    let unauthorized =
+        "maillage_http_request_duration_seconds_count{route=\"/api/v1/records\",status=\"401\"} 2";
+    assert!(metrics.contains(unauthorized), "{metrics}");
 }
 
 #[test]

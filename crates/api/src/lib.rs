@@ -10,6 +10,7 @@
 //! - [`Error`]: the one mapping of failures to statuses.
 
 mod error;
+mod http_metrics;
 mod meta;
 mod records;
 
@@ -39,6 +40,7 @@ pub struct State {
     token_digest: [u8; 32],
     /// The network, if this node federates.
     pub net: Option<maillage_net::Handle>,
+    http: Arc<http_metrics::HttpMetrics>,
 }
 
 impl State {
@@ -55,6 +57,7 @@ impl State {
             peer_id,
             token_digest: Sha256::digest(token.trim().as_bytes()).into(),
             net,
+            http: Arc::default(),
         }
     }
 
@@ -109,6 +112,10 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/events", get(records::events))
         .route("/api/v1/graph", get(records::graph))
         .fallback(meta::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http_metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -148,6 +148,8 @@ pub(crate) async fn metrics(Extract(state): Extract<State>) -> Result<impl IntoR
             "maillage_ingest_rejected_total{{source=\"{source}\",reason=\"{reason}\"}} {n}"
         );
     }
+    drop(counters);
+    state.http.render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }
 
