@@ -25,6 +25,8 @@ const COMMAND_BUFFER: usize = 256;
 /// Most sync sessions this node runs at once, and answers at once.
 const MAX_SESSIONS: usize = 8;
 const MAX_ANSWERS: usize = 32;
+/// Most gossiped records being checked at once.
+const MAX_VALIDATIONS: usize = 64;
 /// Redial backoff for bootstrap peers.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -65,6 +67,7 @@ pub(crate) struct EventLoop {
     banned: HashMap<PeerId, Instant>,
     sessions: usize,
     answers: Arc<tokio::sync::Semaphore>,
+    validations: Arc<tokio::sync::Semaphore>,
     cache: Arc<StorageCache>,
 }
 
@@ -144,6 +147,7 @@ impl EventLoop {
             banned: HashMap::new(),
             sessions: 0,
             answers: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERS)),
+            validations: Arc::new(tokio::sync::Semaphore::new(MAX_VALIDATIONS)),
             cache: Arc::default(),
         };
         Ok((handle, tokio::spawn(event_loop.run())))
@@ -465,11 +469,25 @@ impl EventLoop {
         else {
             return;
         };
+        let Ok(permit) = self.validations.clone().try_acquire_owned() else {
+            // Too many records being checked: drop this one unforwarded, without blame; the
+            // next sync brings it if it is good.
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    MessageAcceptance::Ignore,
+                );
+            return;
+        };
         let (ingest, handle) = (self.ingest.clone(), self.handle.clone());
         tokio::spawn(async move {
             let result =
                 tokio::task::spawn_blocking(move || ingest.submit(&message.data, Source::Gossip))
                     .await;
+            drop(permit);
             let acceptance = match result {
                 Ok(Ok(accepted)) if accepted.outcome.news() => MessageAcceptance::Accept,
                 // Forged, malformed, oversize: the sender is at fault.

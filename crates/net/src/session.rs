@@ -3,11 +3,11 @@
 //! Storage work runs in `spawn_blocking`; the swarm only carries the messages.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use libp2p::PeerId;
 use maillage_core::Hash;
-use maillage_store::ingest::{Ingest, Rejection, Source};
+use maillage_store::ingest::{Ingest, Rejection, Source, now_ms};
 use negentropy::NegentropyStorageVector;
 
 use crate::sync::{self, Hash32, Request, Response, Session, Step};
@@ -44,12 +44,6 @@ fn invalid(results: &[Result<maillage_store::ingest::Accepted, Rejection>]) -> u
         .iter()
         .filter(|r| matches!(r, Err(Rejection::Invalid(_))))
         .count() as u32
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn blocking<T: Send + 'static>(

@@ -116,7 +116,8 @@ impl std::fmt::Debug for dyn Store {
     }
 }
 
-fn now_ms() -> u64 {
+/// This node's clock, in ms since the Unix epoch.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
