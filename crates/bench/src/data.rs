@@ -20,11 +20,46 @@ const PLACES: &[(&str, &str, f64, f64, &str, &str)] = &[
     ("BE", "Brussels", 50.85, 4.35, "europe", "fr"),
     ("DE", "Berlin", 52.52, 13.4, "europe", "de"),
     ("PT", "Lisbon", 38.72, -9.14, "europe", "pt"),
-    ("BR", "São Paulo", -23.55, -46.63, "latin-america-caribbean", "pt"),
-    ("PE", "Lima", -12.05, -77.04, "latin-america-caribbean", "es"),
-    ("EC", "Quito", -0.18, -78.47, "latin-america-caribbean", "es"),
-    ("BO", "La Paz", -16.5, -68.15, "latin-america-caribbean", "es"),
-    ("MX", "Oaxaca", 17.07, -96.73, "latin-america-caribbean", "es"),
+    (
+        "BR",
+        "São Paulo",
+        -23.55,
+        -46.63,
+        "latin-america-caribbean",
+        "pt",
+    ),
+    (
+        "PE",
+        "Lima",
+        -12.05,
+        -77.04,
+        "latin-america-caribbean",
+        "es",
+    ),
+    (
+        "EC",
+        "Quito",
+        -0.18,
+        -78.47,
+        "latin-america-caribbean",
+        "es",
+    ),
+    (
+        "BO",
+        "La Paz",
+        -16.5,
+        -68.15,
+        "latin-america-caribbean",
+        "es",
+    ),
+    (
+        "MX",
+        "Oaxaca",
+        17.07,
+        -96.73,
+        "latin-america-caribbean",
+        "es",
+    ),
     ("CA", "Montréal", 45.5, -73.57, "north-america", "fr"),
     ("US", "Oakland", 37.8, -122.27, "north-america", "en"),
     ("PH", "Quezon City", 14.68, 121.04, "asia-pacific", "en"),
@@ -40,7 +75,11 @@ const FORMS: &[(&str, &str, &str)] = &[
     ("Association", "Association", "Asociación"),
     ("Réseau", "Network", "Red"),
     ("Banque solidaire", "Solidarity bank", "Banca solidaria"),
-    ("Épicerie solidaire", "Solidarity grocery", "Tienda solidaria"),
+    (
+        "Épicerie solidaire",
+        "Solidarity grocery",
+        "Tienda solidaria",
+    ),
 ];
 
 const TOPICS: &[(&str, &str, &str, &str)] = &[
@@ -53,6 +92,9 @@ const TOPICS: &[(&str, &str, &str, &str)] = &[
     ("de santé", "health", "de salud", "AM80"),
     ("éducative", "education", "educativa", "AM40"),
 ];
+
+const TYPES: &[&str] = &["initiative", "network", "support", "funder"];
+const STRUCTURES: &[&str] = &["OS20", "OS60", "OS80", "OS90", "OS115"];
 
 /// A small deterministic generator, so that every run measures the same data.
 #[derive(Debug)]
@@ -115,8 +157,8 @@ pub fn organisation_body(rng: &mut Rng, i: usize) -> serde_json::Value {
             "fr": format!("{fr} {tfr} à {city}, active aussi dans le domaine {second}, membre du réseau régional d'économie sociale et solidaire."),
             "es": format!("{es} {tes} en {city}, miembro de la red regional de economía social y solidaria."),
         },
-        "type": ["initiative", "network", "support", "funder"][i % 4],
-        "organisational_structure": ["OS20", "OS60", "OS80", "OS90", "OS115"][i % 5],
+        "type": TYPES[i % TYPES.len()],
+        "organisational_structure": STRUCTURES[i % STRUCTURES.len()],
         "activities": activities,
         "countries": [country],
         "regions": [region],
@@ -152,9 +194,21 @@ pub fn records(authors: &[SigningKey], n: usize, seed: u64, time: u64) -> Vec<Re
                 "parties": dedup_parties(parties),
                 "start": format!("{}", 2015 + i % 10),
             });
-            sign(key, Kind::Collaboration, &format!("project-{seed}-{i}"), body, time)
+            sign(
+                key,
+                Kind::Collaboration,
+                &format!("project-{seed}-{i}"),
+                body,
+                time,
+            )
         } else {
-            sign(key, Kind::Organisation, &format!("org-{seed}-{i}"), organisation_body(&mut rng, i), time)
+            sign(
+                key,
+                Kind::Organisation,
+                &format!("org-{seed}-{i}"),
+                organisation_body(&mut rng, i),
+                time,
+            )
         };
         out.push(record);
     }
@@ -163,10 +217,21 @@ pub fn records(authors: &[SigningKey], n: usize, seed: u64, time: u64) -> Vec<Re
 
 fn dedup_parties(parties: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
     let mut seen = std::collections::BTreeSet::new();
-    parties.into_iter().filter(|p| seen.insert(p["ref"].to_string())).collect()
+    parties
+        .into_iter()
+        .filter(|p| seen.insert(p["ref"].to_string()))
+        .collect()
 }
 
 fn sign(key: &SigningKey, kind: Kind, id: &str, body: serde_json::Value, time: u64) -> Record {
     let body = Body::from_json(kind, body).expect("generated bodies are valid");
-    Record::sign(key, kind, id.parse().expect("generated ids are valid"), 1, time, body).expect("generated records sign")
+    Record::sign(
+        key,
+        kind,
+        id.parse().expect("generated ids are valid"),
+        1,
+        time,
+        body,
+    )
+    .expect("generated records sign")
 }

@@ -180,7 +180,10 @@ mod tests {
     /// Item `n`: its id a hash, as record ids are. (Negentropy's fingerprints are sums of
     /// ids: structured ids like `n` itself collide, and ranges that differ look equal.)
     fn item(n: u64) -> (u64, Hash) {
-        (1_700_000_000_000 + n * 7919 % 100_000, Hash::of(&n.to_be_bytes()))
+        (
+            1_700_000_000_000 + n * 7919 % 100_000,
+            Hash::of(&n.to_be_bytes()),
+        )
     }
 
     /// Runs a whole reconciliation in memory; returns (have, need, rounds, bytes both ways).

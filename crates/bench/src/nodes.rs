@@ -1,0 +1,218 @@
+//! Benchmarks on real `maillage` processes over TCP on 127.0.0.1.
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::{Figure, data, ingest_rate, now_ms, open_ingest};
+
+const RECORDS: usize = 100_000;
+
+/// A running node, stopped when dropped.
+struct Node {
+    child: Child,
+    http: String,
+    p2p: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn get(url: &str) -> anyhow::Result<Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    Ok(agent.get(url).call()?.body_mut().read_json()?)
+}
+
+fn rss_mb(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .context("no VmRSS")?
+        .parse()?;
+    Ok(kb / 1024.0)
+}
+
+/// Bytes the files under `dir` take on disk.
+fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())?
+        } else {
+            meta.blocks() * 512
+        };
+    }
+    Ok(total)
+}
+
+pub(crate) struct Bench {
+    binary: PathBuf,
+    root: tempfile::TempDir,
+    logical: u64,
+    source: Node,
+}
+
+impl Bench {
+    /// Builds the binary, fills a node's folder with 100 000 records and starts it.
+    pub(crate) fn prepare(json: bool) -> anyhow::Result<Bench> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--quiet", "-p", "maillage-node"])
+            .status()
+            .context("building the maillage binary")?;
+        if !status.success() {
+            bail!("cargo build --release -p maillage-node failed");
+        }
+        let binary = std::env::current_exe()?.with_file_name("maillage");
+        let root = tempfile::tempdir()?;
+        let a = root.path().join("a");
+        let init = Command::new(&binary)
+            .args(["init", "--data-dir"])
+            .arg(&a)
+            .output()?;
+        if !init.status.success() {
+            bail!(
+                "maillage init failed: {}",
+                String::from_utf8_lossy(&init.stderr)
+            );
+        }
+        if !json {
+            println!("# signing {RECORDS} realistic records for the node benchmarks…");
+        }
+        let records = data::records(&data::authors(100), RECORDS, 2, now_ms());
+        let logical = records.iter().map(|r| r.bytes().len() as u64).sum();
+        {
+            let ingest = open_ingest(&a.join("store"))?;
+            ingest_rate(&ingest, &records, 1024);
+        }
+        drop(records);
+        let source = Self::start(&binary, &a, &[])?;
+        Ok(Bench {
+            binary,
+            root,
+            logical,
+            source,
+        })
+    }
+
+    fn start(binary: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<Node> {
+        let http = format!("127.0.0.1:{}", free_port()?);
+        let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port()?);
+        let child = Command::new(binary)
+            .args(["run", "--data-dir"])
+            .arg(dir)
+            .args(["--http", &http, "--listen", &p2p, "--log", "maillage=warn"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let node = Node { child, http, p2p };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while get(&format!("http://{}/health", node.http)).is_err() {
+            if Instant::now() > deadline {
+                bail!("the node did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(node)
+    }
+
+    fn status(node: &Node) -> anyhow::Result<Value> {
+        get(&format!("http://{}/api/v1/status", node.http))
+    }
+
+    pub(crate) fn footprint(&self, json: bool) -> anyhow::Result<()> {
+        // Warm it up the way readers would: searches and pages.
+        for q in [
+            "q=cooperative",
+            "country=SN&activity=AM60",
+            "near=14.69,-17.44,50",
+            "region=europe&limit=500",
+        ] {
+            get(&format!(
+                "http://{}/api/v1/organisations?{q}",
+                self.source.http
+            ))?;
+        }
+        let rss = rss_mb(self.source.child.id())?;
+        Figure {
+            name: "footprint rss".into(),
+            value: rss,
+            unit: "MB",
+            baseline: self.logical as f64 / 1e6,
+            baseline_what: "MB of records",
+            target: "≤ 300 MB".into(),
+            met: rss <= 300.0,
+            extra: json!({"records": RECORDS}),
+        }
+        .print(json);
+        let disk = disk_bytes(&self.root.path().join("a"))? as f64;
+        Figure {
+            name: "footprint disk".into(),
+            value: disk / 1e6,
+            unit: "MB",
+            baseline: self.logical as f64 / 1e6,
+            baseline_what: "MB of records",
+            target: "≤ 2.5 × baseline".into(),
+            met: disk <= 2.5 * self.logical as f64,
+            extra: json!({"records": RECORDS}),
+        }
+        .print(json);
+        Ok(())
+    }
+
+    pub(crate) fn catchup(&self, ingest: f64, json: bool) -> anyhow::Result<()> {
+        let target = Self::status(&self.source)?["state_digest"].clone();
+        let dir = self.root.path().join("b");
+        let start = Instant::now();
+        let joiner = Self::start(
+            &self.binary,
+            &dir,
+            &["--bootstrap".into(), self.source.p2p.clone()],
+        )?;
+        let deadline = start + Duration::from_secs(600);
+        loop {
+            if Self::status(&joiner)?["state_digest"] == target {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("the new node did not catch up in 10 minutes");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let rate = RECORDS as f64 / start.elapsed().as_secs_f64();
+        Figure {
+            name: "catchup".into(),
+            value: rate,
+            unit: "records/s",
+            baseline: ingest,
+            baseline_what: "ingest records/s, this run",
+            target: "≥ 0.5 × baseline".into(),
+            met: rate >= 0.5 * ingest,
+            extra: json!({"records": RECORDS, "seconds": start.elapsed().as_secs_f64(), "joiner_rss_mb": rss_mb(joiner.child.id())?}),
+        }
+        .print(json);
+        Ok(())
+    }
+}
