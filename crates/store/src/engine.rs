@@ -1,17 +1,24 @@
-//! The sled engine. One tree, with key prefixes:
+//! The sled engine. Two trees:
 //!
-//! - `R` address key → flags (1 byte), change position (8), signed record bytes;
+//! `maillage`, small keys with prefixes:
+//! - `R` address key → header: flags (1 byte), change position (8), seq (8), hash (32);
 //! - `C` change position → address key: one entry per address, its latest change;
 //! - `I` index term, address key → nothing;
 //! - `H` time, hash → nothing: the `(time, hash)` items set reconciliation runs over;
-//! - `E` address key → the evidence of an equivocation: the lowest-hash version that lost
-//!   to the current one with the same `seq`, kept so that every node learns of it by sync;
+//! - `E` address key → header of the evidence of an equivocation: the lowest-hash version
+//!   that lost to the current one with the same `seq`, kept so that every node learns of it;
 //! - `X` hash → the `R` or `E` key that holds that version, for peers that fetch by hash;
-//! - `M` name → counters and the running sum behind the state digest.
+//! - `M` name → counters and the running sum behind the state digest;
 //!
-//! Each write is one atomic `apply_batch`, so a crash leaves the old state or the new one,
-//! never half of both. Writes are serialised by one lock (they read what they replace);
-//! durability comes from [`Store::sync`], where concurrent writers share one flush.
+//! and `records`, hash → signed record bytes. Keeping the large values apart keeps the
+//! first tree's pages small: sled copies a page on every write to it.
+//!
+//! Each change to the first tree is one atomic `apply_batch`, so a crash leaves the old state
+//! or the new one, never half of both. Record bytes are written before the batch that refers
+//! to them and removed after the batch that drops them, so a crash can leave an unreferenced
+//! record behind, never a reference to a missing one. Writes are serialised by one lock,
+//! which also holds the counters; durability comes from [`Store::sync`], where concurrent
+//! writers share one flush.
 
 use std::ops::Bound;
 use std::path::Path;
@@ -34,6 +41,7 @@ const BY_HASH: u8 = b'X';
 const EVIDENCE: u8 = b'E';
 
 const FLAG_EQUIVOCATION: u8 = 1;
+const HEADER: usize = 49;
 /// Widest `near=` radius: it bounds the cells one query reads.
 pub const MAX_NEAR_KM: f64 = 2_000.0;
 /// Largest page.
@@ -44,7 +52,9 @@ pub const MAX_LIMIT: usize = 500;
 pub struct Sled {
     db: sled::Db,
     tree: sled::Tree,
-    writer: Mutex<()>,
+    records: sled::Tree,
+    /// Held by the one writer; holds the counters, kept in memory between writes.
+    writer: Mutex<Meta>,
     written: AtomicU64,
     flushed: Mutex<Ticket>,
 }
@@ -94,32 +104,180 @@ fn add_hash(sum: &mut [u8; 32], hash: &[u8; 32], subtract: bool) {
     }
 }
 
-/// Pending changes to the counters, written in the same batch as the records.
+/// What the `R` and `E` entries say of a version.
+#[derive(Clone, Copy, Debug)]
+struct Header {
+    equivocation: bool,
+    change: u64,
+    seq: u64,
+    hash: Hash,
+}
+
+impl Header {
+    fn of(record: &Record, change: u64, equivocation: bool) -> Header {
+        Header {
+            equivocation,
+            change,
+            seq: record.seq,
+            hash: record.hash(),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HEADER);
+        v.push(if self.equivocation {
+            FLAG_EQUIVOCATION
+        } else {
+            0
+        });
+        v.extend_from_slice(&self.change.to_be_bytes());
+        v.extend_from_slice(&self.seq.to_be_bytes());
+        v.extend_from_slice(&self.hash.0);
+        v
+    }
+
+    fn decode(value: &[u8]) -> Option<Header> {
+        if value.len() != HEADER {
+            return None;
+        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&value[17..]);
+        Some(Header {
+            equivocation: value[0] & FLAG_EQUIVOCATION != 0,
+            change: be_u64(&value[1..9]),
+            seq: be_u64(&value[9..17]),
+            hash: Hash(hash),
+        })
+    }
+}
+
+/// The counters behind `summary`.
+#[derive(Clone, Debug, Default)]
 struct Meta {
     sum: [u8; 32],
     versions: u64,
     change: u64,
     live: [u64; 3],
+}
+
+/// One atomic change being built: the batch, the counters after it, and record bytes to
+/// add before it and to drop after it.
+struct Write {
+    batch: sled::Batch,
+    meta: Meta,
     author: Option<(Author, u64)>,
+    add: Vec<(Hash, Vec<u8>)>,
+    drop: Vec<Hash>,
+}
+
+impl Write {
+    fn new(meta: &Meta) -> Write {
+        Write {
+            batch: sled::Batch::default(),
+            meta: meta.clone(),
+            author: None,
+            add: vec![],
+            drop: vec![],
+        }
+    }
+
+    /// Removes the current version `old` of `akey` and everything that finds it.
+    fn unlink(&mut self, akey: &[u8], old: &Stored) {
+        for term in index::terms(&old.record) {
+            self.batch.remove(index_key(&term, akey));
+        }
+        self.batch
+            .remove(prefixed(CHANGE, &old.change.to_be_bytes()));
+        self.forget(&old.record);
+        if !old.record.body.is_deleted() {
+            self.meta.live[index::kind_byte(old.record.kind) as usize] -= 1;
+        }
+    }
+
+    /// Makes `record` the current version of `akey`.
+    fn link(&mut self, akey: &[u8], record: &Record, equivocation: bool) {
+        self.meta.change += 1;
+        let header = Header::of(record, self.meta.change, equivocation);
+        self.batch.insert(prefixed(RECORD, akey), header.encode());
+        self.batch.insert(
+            prefixed(CHANGE, &self.meta.change.to_be_bytes()),
+            akey.to_vec(),
+        );
+        for term in index::terms(record) {
+            self.batch.insert(index_key(&term, akey), Vec::new());
+        }
+        self.hold(record, prefixed(RECORD, akey));
+        if !record.body.is_deleted() {
+            self.meta.live[index::kind_byte(record.kind) as usize] += 1;
+        }
+    }
+
+    /// Counts a version as held, findable by hash at `key`, and among the items synced.
+    fn hold(&mut self, record: &Record, key: Vec<u8>) {
+        self.batch.insert(item_key(record), Vec::new());
+        self.batch.insert(prefixed(BY_HASH, &record.hash().0), key);
+        self.add.push((record.hash(), record.bytes().to_vec()));
+        add_hash(&mut self.meta.sum, &record.hash().0, false);
+        self.meta.versions += 1;
+    }
+
+    fn forget(&mut self, record: &Record) {
+        self.batch.remove(item_key(record));
+        self.batch.remove(prefixed(BY_HASH, &record.hash().0));
+        self.drop.push(record.hash());
+        add_hash(&mut self.meta.sum, &record.hash().0, true);
+        self.meta.versions -= 1;
+    }
+
+    /// Keeps `candidate` as the evidence of an equivocation if it has a lower hash than the
+    /// evidence held: every node ends up with the same two lowest hashes of that `seq`.
+    fn keep_evidence(&mut self, akey: &[u8], candidate: &Record, held: Option<&Stored>) {
+        if let Some(held) = held {
+            if held.record.hash() <= candidate.hash() {
+                return;
+            }
+            self.forget(&held.record);
+        }
+        self.batch.insert(
+            prefixed(EVIDENCE, akey),
+            Header::of(candidate, 0, true).encode(),
+        );
+        self.hold(candidate, prefixed(EVIDENCE, akey));
+    }
+
+    fn drop_evidence(&mut self, akey: &[u8], evidence: &Stored) {
+        self.forget(&evidence.record);
+        self.batch.remove(prefixed(EVIDENCE, akey));
+    }
 }
 
 impl Sled {
     pub fn open(dir: &Path) -> Result<Sled, Error> {
         let db = sled::Config::new().path(dir).open()?;
         let tree = db.open_tree("maillage")?;
-        Ok(Sled {
+        let records = db.open_tree("records")?;
+        let mut store = Sled {
             db,
             tree,
-            writer: Mutex::new(()),
+            records,
+            writer: Mutex::default(),
             written: AtomicU64::new(0),
             flushed: Mutex::new(0),
-        })
+        };
+        store.writer = Mutex::new(store.read_meta()?);
+        Ok(store)
     }
 
     /// Flushes everything; used at shutdown.
     pub fn flush(&self) -> Result<(), Error> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Meta> {
+        self.writer
+            .lock()
+            .expect("a writer panicked while holding the lock")
     }
 
     fn counter(&self, key: &[u8]) -> Result<u64, Error> {
@@ -140,138 +298,75 @@ impl Sled {
             versions: self.counter(&meta_key("versions", &[]))?,
             change: self.counter(&meta_key("change", &[]))?,
             live,
-            author: None,
         })
     }
 
-    fn write_meta(meta: &Meta, batch: &mut sled::Batch) {
-        batch.insert(meta_key("sum", &[]), meta.sum.to_vec());
-        batch.insert(
+    /// Writes record bytes, then the batch and the counters, then drops replaced bytes.
+    fn commit(&self, mut w: Write, meta: &mut Meta) -> Result<Ticket, Error> {
+        w.batch.insert(meta_key("sum", &[]), w.meta.sum.to_vec());
+        w.batch.insert(
             meta_key("versions", &[]),
-            meta.versions.to_be_bytes().to_vec(),
+            w.meta.versions.to_be_bytes().to_vec(),
         );
-        batch.insert(meta_key("change", &[]), meta.change.to_be_bytes().to_vec());
+        w.batch.insert(
+            meta_key("change", &[]),
+            w.meta.change.to_be_bytes().to_vec(),
+        );
         for (i, kind) in Kind::ALL.into_iter().enumerate() {
-            batch.insert(
+            w.batch.insert(
                 meta_key("live", &[index::kind_byte(kind)]),
-                meta.live[i].to_be_bytes().to_vec(),
+                w.meta.live[i].to_be_bytes().to_vec(),
             );
         }
-        if let Some((author, n)) = &meta.author {
-            batch.insert(meta_key("n", &author.to_bytes()), n.to_be_bytes().to_vec());
+        if let Some((author, n)) = &w.author {
+            w.batch
+                .insert(meta_key("n", &author.to_bytes()), n.to_be_bytes().to_vec());
         }
+        for (hash, bytes) in &w.add {
+            self.records.insert(hash.0, bytes.as_slice())?;
+        }
+        self.tree.apply_batch(w.batch)?;
+        for hash in &w.drop {
+            if !w.add.iter().any(|(h, _)| h == hash) {
+                self.records.remove(hash.0)?;
+            }
+        }
+        *meta = w.meta;
+        Ok(self.written.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
-    fn decode(&self, key: &[u8], value: &[u8]) -> Result<Stored, Error> {
+    /// The version a header names.
+    fn read(&self, key: &[u8], value: &[u8]) -> Result<Stored, Error> {
         let corrupt = |reason: String| Error::Corrupt {
             key: hex::encode(key),
             reason,
         };
-        if value.len() < 9 {
-            return Err(corrupt("value too short".into()));
-        }
+        let header = Header::decode(value).ok_or_else(|| corrupt("bad header".into()))?;
+        let bytes = self
+            .records
+            .get(header.hash.0)?
+            .ok_or_else(|| corrupt(format!("record {} is missing", header.hash)))?;
         // Verified before it was stored: decode without paying for the signature again.
-        let record = Record::decode_unverified(&value[9..])
+        let record = Record::decode_unverified(&bytes)
             .map_err(|e| corrupt(e.to_string()))?
             .assume_verified();
         Ok(Stored {
             record,
-            equivocation: value[0] & FLAG_EQUIVOCATION != 0,
-            change: be_u64(&value[1..9]),
+            equivocation: header.equivocation,
+            change: header.change,
         })
     }
 
+    fn load_at(&self, key: &[u8]) -> Result<Option<Stored>, Error> {
+        self.tree.get(key)?.map(|v| self.read(key, &v)).transpose()
+    }
+
     fn load(&self, akey: &[u8]) -> Result<Option<Stored>, Error> {
-        let key = prefixed(RECORD, akey);
-        self.tree
-            .get(&key)?
-            .map(|v| self.decode(&key, &v))
-            .transpose()
-    }
-
-    /// Adds the removal of `old` to `batch` and `meta`.
-    fn unlink(akey: &[u8], old: &Stored, batch: &mut sled::Batch, meta: &mut Meta) {
-        for term in index::terms(&old.record) {
-            batch.remove(index_key(&term, akey));
-        }
-        batch.remove(prefixed(CHANGE, &old.change.to_be_bytes()));
-        Self::forget_version(&old.record, batch, meta);
-        if !old.record.body.is_deleted() {
-            meta.live[index::kind_byte(old.record.kind) as usize] -= 1;
-        }
-    }
-
-    fn link(
-        akey: &[u8],
-        record: &Record,
-        equivocation: bool,
-        batch: &mut sled::Batch,
-        meta: &mut Meta,
-    ) {
-        meta.change += 1;
-        let mut value = Vec::with_capacity(record.bytes().len() + 9);
-        value.push(if equivocation { FLAG_EQUIVOCATION } else { 0 });
-        value.extend_from_slice(&meta.change.to_be_bytes());
-        value.extend_from_slice(record.bytes());
-        batch.insert(prefixed(RECORD, akey), value);
-        batch.insert(prefixed(CHANGE, &meta.change.to_be_bytes()), akey.to_vec());
-        for term in index::terms(record) {
-            batch.insert(index_key(&term, akey), Vec::new());
-        }
-        Self::hold_version(record, prefixed(RECORD, akey), batch, meta);
-        if !record.body.is_deleted() {
-            meta.live[index::kind_byte(record.kind) as usize] += 1;
-        }
-    }
-
-    /// Counts a version as held, findable by hash at `key`, and among the items synced.
-    fn hold_version(record: &Record, key: Vec<u8>, batch: &mut sled::Batch, meta: &mut Meta) {
-        batch.insert(item_key(record), Vec::new());
-        batch.insert(prefixed(BY_HASH, &record.hash().0), key);
-        add_hash(&mut meta.sum, &record.hash().0, false);
-        meta.versions += 1;
-    }
-
-    fn forget_version(record: &Record, batch: &mut sled::Batch, meta: &mut Meta) {
-        batch.remove(item_key(record));
-        batch.remove(prefixed(BY_HASH, &record.hash().0));
-        add_hash(&mut meta.sum, &record.hash().0, true);
-        meta.versions -= 1;
+        self.load_at(&prefixed(RECORD, akey))
     }
 
     fn load_evidence(&self, akey: &[u8]) -> Result<Option<Stored>, Error> {
-        let key = prefixed(EVIDENCE, akey);
-        self.tree
-            .get(&key)?
-            .map(|v| self.decode(&key, &v))
-            .transpose()
-    }
-
-    /// Keeps `candidate` as the evidence of an equivocation if it has a lower hash than the
-    /// evidence held: every node ends up with the same two lowest hashes of that `seq`.
-    fn keep_evidence(
-        akey: &[u8],
-        candidate: &Record,
-        held: Option<&Stored>,
-        batch: &mut sled::Batch,
-        meta: &mut Meta,
-    ) {
-        if let Some(held) = held {
-            if held.record.hash() <= candidate.hash() {
-                return;
-            }
-            Self::forget_version(&held.record, batch, meta);
-        }
-        let mut value = vec![FLAG_EQUIVOCATION];
-        value.extend_from_slice(&0u64.to_be_bytes());
-        value.extend_from_slice(candidate.bytes());
-        batch.insert(prefixed(EVIDENCE, akey), value);
-        Self::hold_version(candidate, prefixed(EVIDENCE, akey), batch, meta);
-    }
-
-    fn commit(&self, batch: sled::Batch) -> Result<Ticket, Error> {
-        self.tree.apply_batch(batch)?;
-        Ok(self.written.fetch_add(1, Ordering::SeqCst) + 1)
+        self.load_at(&prefixed(EVIDENCE, akey))
     }
 
     /// Address keys under `prefix`, strictly after `after` (a full key), in order.
@@ -325,20 +420,15 @@ impl Sled {
 
 impl Store for Sled {
     fn apply(&self, record: &Record) -> Result<(Outcome, Ticket), Error> {
-        let _writer = self
-            .writer
-            .lock()
-            .expect("a writer panicked while holding the lock");
+        let mut meta = self.lock();
         let akey = address_key(&record.address());
         let current = self.load(&akey)?;
         let incoming = Head::of(record);
-        let mut meta = self.read_meta()?;
-        let mut batch = sled::Batch::default();
+        let mut w = Write::new(&meta);
         let outcome = match &current {
             None => {
-                let n = self.author_count(&record.author)? + 1;
-                meta.author = Some((record.author, n));
-                Self::link(&akey, record, false, &mut batch, &mut meta);
+                w.author = Some((record.author, self.author_count(&record.author)? + 1));
+                w.link(&akey, record, false);
                 Outcome::New
             }
             Some(held) => {
@@ -363,42 +453,28 @@ impl Store for Sled {
                         self.written.load(Ordering::SeqCst),
                     ));
                 }
-                let won = merged.hash == incoming.hash;
                 if merged.seq > held_head.seq {
-                    Self::unlink(&akey, held, &mut batch, &mut meta);
+                    w.unlink(&akey, held);
                     if let Some(e) = &evidence {
-                        Self::forget_version(&e.record, &mut batch, &mut meta);
-                        batch.remove(prefixed(EVIDENCE, &akey));
+                        w.drop_evidence(&akey, e);
                     }
-                    Self::link(&akey, record, false, &mut batch, &mut meta);
+                    w.link(&akey, record, false);
                     Outcome::Replaced
-                } else if won {
-                    Self::unlink(&akey, held, &mut batch, &mut meta);
-                    Self::link(&akey, record, true, &mut batch, &mut meta);
-                    Self::keep_evidence(
-                        &akey,
-                        &held.record,
-                        evidence.as_ref(),
-                        &mut batch,
-                        &mut meta,
-                    );
+                } else if merged.hash == incoming.hash {
+                    w.unlink(&akey, held);
+                    w.link(&akey, record, true);
+                    w.keep_evidence(&akey, &held.record, evidence.as_ref());
                     Outcome::Equivocation { won: true }
                 } else {
                     // The held version stays, flagged; the newcomer may become the evidence.
-                    let mut value = self
-                        .tree
-                        .get(prefixed(RECORD, &akey))?
-                        .map(|v| v.to_vec())
-                        .unwrap_or_default();
-                    value[0] |= FLAG_EQUIVOCATION;
-                    batch.insert(prefixed(RECORD, &akey), value);
-                    Self::keep_evidence(&akey, record, evidence.as_ref(), &mut batch, &mut meta);
+                    let flagged = Header::of(&held.record, held.change, true);
+                    w.batch.insert(prefixed(RECORD, &akey), flagged.encode());
+                    w.keep_evidence(&akey, record, evidence.as_ref());
                     Outcome::Equivocation { won: false }
                 }
             }
         };
-        Self::write_meta(&meta, &mut batch);
-        Ok((outcome, self.commit(batch)?))
+        Ok((outcome, self.commit(w, &mut meta)?))
     }
 
     fn sync(&self, ticket: Ticket) -> Result<(), Error> {
@@ -418,10 +494,18 @@ impl Store for Sled {
     }
 
     fn head(&self, address: &Address) -> Result<Option<Head>, Error> {
-        Ok(self.get(address)?.map(|s| Head {
-            seq: s.record.seq,
-            hash: s.record.hash(),
-            equivocation: s.equivocation,
+        let key = prefixed(RECORD, &address_key(address));
+        let Some(value) = self.tree.get(&key)? else {
+            return Ok(None);
+        };
+        let header = Header::decode(&value).ok_or_else(|| Error::Corrupt {
+            key: hex::encode(&key),
+            reason: "bad header".into(),
+        })?;
+        Ok(Some(Head {
+            seq: header.seq,
+            hash: header.hash,
+            equivocation: header.equivocation,
         }))
     }
 
@@ -525,7 +609,7 @@ impl Store for Sled {
     }
 
     fn summary(&self) -> Result<Summary, Error> {
-        let meta = self.read_meta()?;
+        let meta = self.lock().clone();
         let mut hasher = Sha256::new();
         hasher.update(b"maillage-state-v1:");
         hasher.update(meta.versions.to_be_bytes());
@@ -584,13 +668,10 @@ impl Store for Sled {
     }
 
     fn get_by_hash(&self, hash: &Hash) -> Result<Option<Stored>, Error> {
-        let Some(key) = self.tree.get(prefixed(BY_HASH, &hash.0))? else {
-            return Ok(None);
-        };
-        self.tree
-            .get(&key)?
-            .map(|v| self.decode(&key, &v))
-            .transpose()
+        match self.tree.get(prefixed(BY_HASH, &hash.0))? {
+            Some(key) => self.load_at(&key),
+            None => Ok(None),
+        }
     }
 
     fn author_count(&self, author: &Author) -> Result<u64, Error> {
@@ -598,29 +679,23 @@ impl Store for Sled {
     }
 
     fn purge_author(&self, author: &Author) -> Result<u64, Error> {
-        let _writer = self
-            .writer
-            .lock()
-            .expect("a writer panicked while holding the lock");
-        let mut meta = self.read_meta()?;
-        let mut batch = sled::Batch::default();
+        let mut meta = self.lock();
+        let mut w = Write::new(&meta);
         let mut purged = 0;
         for rest in self.scan(prefixed(RECORD, &author.to_bytes()), None) {
             let akey = [author.to_bytes().as_slice(), &rest?].concat();
             if let Some(stored) = self.load(&akey)? {
-                Self::unlink(&akey, &stored, &mut batch, &mut meta);
-                batch.remove(prefixed(RECORD, &akey));
+                w.unlink(&akey, &stored);
+                w.batch.remove(prefixed(RECORD, &akey));
                 purged += 1;
             }
             if let Some(evidence) = self.load_evidence(&akey)? {
-                Self::forget_version(&evidence.record, &mut batch, &mut meta);
-                batch.remove(prefixed(EVIDENCE, &akey));
+                w.drop_evidence(&akey, &evidence);
             }
         }
-        meta.author = Some((*author, 0));
-        Self::write_meta(&meta, &mut batch);
-        let ticket = self.commit(batch)?;
-        drop(_writer);
+        w.author = Some((*author, 0));
+        let ticket = self.commit(w, &mut meta)?;
+        drop(meta);
         self.sync(ticket)?;
         Ok(purged)
     }
