@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{Node, wait_for};
+use common::{Node, now_ms, path_of, wait_for};
 use maillage_core::{Body, Kind, Record, SigningKey};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Short enough that a missed gossip message is repaired within a test's deadline.
 const SYNC: &[&str] = &["--sync-interval", "3"];
@@ -24,24 +24,6 @@ fn start(root: &std::path::Path, name: &str, bootstrap: &[&Node], extra: &[&str]
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Node::start(root, name, &args)
-}
-
-fn path_of(record: &Value) -> String {
-    format!(
-        "/api/v1/records/{}",
-        record["address"]
-            .as_str()
-            .unwrap()
-            .strip_prefix("maillage:")
-            .unwrap()
-    )
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 fn digest(node: &Node) -> (String, u64) {

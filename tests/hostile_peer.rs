@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Node, wait_for};
+use common::{Node, path_of, wait_for};
 use futures::StreamExt as _;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, noise, tcp, yamux};
@@ -169,14 +169,7 @@ async fn forged_malformed_and_oversize_records_go_nowhere() {
     // The node still serves its own: a record written on the victim reaches the observer.
     let own = victim.post_json("organisation", "still-fine", json!({"name": "Still fine"}));
     assert_eq!(own.status, 201);
-    let path = format!(
-        "/api/v1/records/{}",
-        own.json["address"]
-            .as_str()
-            .unwrap()
-            .strip_prefix("maillage:")
-            .unwrap()
-    );
+    let path = path_of(&own.json);
     wait_for("the victim's own record on the observer", || {
         (observer.get(&path).status == 200).then_some(())
     });

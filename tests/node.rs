@@ -8,32 +8,14 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use base64::Engine as _;
-use common::Node;
+use common::{Node, now_ms, path_of};
 use maillage_core::{Body, Kind, Record, SigningKey};
 use serde_json::{Value, json};
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// A record signed by a key that is not the node's.
 fn signed_elsewhere(key: &SigningKey, kind: Kind, id: &str, seq: u64, body: Value) -> Record {
     let body = Body::from_json(kind, body).unwrap();
     Record::sign(key, kind, id.parse().unwrap(), seq, now_ms(), body).unwrap()
-}
-
-fn path_of(record: &Value) -> String {
-    format!(
-        "/api/v1/records/{}",
-        record["address"]
-            .as_str()
-            .unwrap()
-            .strip_prefix("maillage:")
-            .unwrap()
-    )
 }
 
 #[test]

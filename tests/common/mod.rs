@@ -23,6 +23,22 @@ pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// The API path of a record, from its JSON form.
+pub fn path_of(record: &Value) -> String {
+    let address = record["address"].as_str().unwrap();
+    format!(
+        "/api/v1/records/{}",
+        address.strip_prefix("maillage:").unwrap()
+    )
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

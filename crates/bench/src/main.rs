@@ -90,6 +90,22 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
+/// Runs `work` on every item, on every core; returns the seconds it took.
+fn on_every_core<T: Sync>(items: &[T], work: impl Fn(&T) + Sync) -> f64 {
+    let next = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads() {
+            s.spawn(|| {
+                while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    work(item);
+                }
+            });
+        }
+    });
+    start.elapsed().as_secs_f64()
+}
+
 /// Records per second of bare `verify_strict` over `records`, on every core.
 fn verify_rate(records: &[Record]) -> f64 {
     let prepared: Vec<_> = records
@@ -99,23 +115,11 @@ fn verify_rate(records: &[Record]) -> f64 {
             (*r.author.verifying_key(), message, *r.sig())
         })
         .collect();
-    let next = AtomicUsize::new(0);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..threads() {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((key, message, sig)) = prepared.get(i) else {
-                        break;
-                    };
-                    key.verify_strict(message, sig)
-                        .expect("generated records verify");
-                }
-            });
-        }
+    let seconds = on_every_core(&prepared, |(key, message, sig)| {
+        key.verify_strict(message, sig)
+            .expect("generated records verify");
     });
-    records.len() as f64 / start.elapsed().as_secs_f64()
+    records.len() as f64 / seconds
 }
 
 /// Records per second through the whole ingest pipeline into a store on disk, durably
@@ -125,22 +129,12 @@ pub(crate) fn ingest_rate(ingest: &Ingest, records: &[Record], batch: usize) -> 
         .chunks(batch)
         .map(|c| c.iter().map(|r| r.bytes().to_vec()).collect())
         .collect();
-    let next = AtomicUsize::new(0);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..threads() {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(chunk) = chunks.get(i) else { break };
-                    for r in ingest.submit_all(chunk, Source::Import) {
-                        r.expect("generated records are accepted");
-                    }
-                }
-            });
+    let seconds = on_every_core(&chunks, |chunk| {
+        for r in ingest.submit_all(chunk, Source::Import) {
+            r.expect("generated records are accepted");
         }
     });
-    records.len() as f64 / start.elapsed().as_secs_f64()
+    records.len() as f64 / seconds
 }
 
 fn now_ms() -> u64 {
