@@ -33,11 +33,11 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn get(url: &str) -> anyhow::Result<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    Ok(agent.get(url).call()?.body_mut().read_json()?)
+    Ok(ureq::get(url).call()?.body_mut().read_json()?)
+}
+
+fn healthy(node: &Node) -> bool {
+    ureq::get(format!("http://{}/health", node.http)).call().is_ok()
 }
 
 fn rss_mb(pid: u32) -> anyhow::Result<f64> {
@@ -129,7 +129,7 @@ impl Bench {
             .spawn()?;
         let node = Node { child, http, p2p };
         let deadline = Instant::now() + Duration::from_secs(120);
-        while get(&format!("http://{}/health", node.http)).is_err() {
+        while !healthy(&node) {
             if Instant::now() > deadline {
                 bail!("the node did not start");
             }
