@@ -37,7 +37,9 @@ fn get(url: &str) -> anyhow::Result<Value> {
 }
 
 fn healthy(node: &Node) -> bool {
-    ureq::get(format!("http://{}/health", node.http)).call().is_ok()
+    ureq::get(format!("http://{}/health", node.http))
+        .call()
+        .is_ok()
 }
 
 fn rss_mb(pid: u32) -> anyhow::Result<f64> {

@@ -46,6 +46,8 @@ const HEADER: usize = 49;
 pub const MAX_NEAR_KM: f64 = 2_000.0;
 /// Largest page.
 pub const MAX_LIMIT: usize = 500;
+/// sled's page cache.
+const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// The sled store of a node, in `<data_dir>/store`.
 #[derive(Debug)]
@@ -253,7 +255,12 @@ impl Write {
 
 impl Sled {
     pub fn open(dir: &Path) -> Result<Sled, Error> {
-        let db = sled::Config::new().path(dir).open()?;
+        // sled's default page cache is 1 GiB: a node catching up on 100 000 records grew to
+        // 1.3 GB resident with it. 128 MiB keeps a small server small.
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
         let tree = db.open_tree("maillage")?;
         let records = db.open_tree("records")?;
         let mut store = Sled {
