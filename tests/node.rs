@@ -519,7 +519,11 @@ fn the_openapi_document_describes_the_routes_that_exist() {
         assert!(paths.contains_key(expected), "{expected} is not documented");
     }
     for (path, methods) in paths {
-        let concrete = path.replace("{did}/{kind}/{id}", &address);
+        let did = address.split('/').next().unwrap();
+        let concrete = path
+            .replace("{did}/{kind}/{id}", &address)
+            .replace("{did}/{id}", &format!("{did}/described"))
+            .replace("{file}", "organisations.geojson");
         for method in methods.as_object().unwrap().keys() {
             let status = match method.as_str() {
                 // An endless stream: `server_sent_events_announce_each_record` reads it.

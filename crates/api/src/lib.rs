@@ -10,6 +10,7 @@
 //! - [`Error`]: the one mapping of failures to statuses.
 
 mod error;
+mod export;
 mod http_metrics;
 mod meta;
 mod records;
@@ -111,6 +112,8 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/changes", get(records::changes))
         .route("/api/v1/events", get(records::events))
         .route("/api/v1/graph", get(records::graph))
+        .route("/api/v1/export/{file}", get(export::export))
+        .route("/api/v1/murmurations/{did}/{id}", get(export::murmurations))
         .fallback(meta::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -215,13 +215,13 @@ pub(crate) struct Search {
     cursor: Option<String>,
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Error> {
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Error> {
     q.map(|Query(q)| q)
         .map_err(|e| Error::BadRequest(format!("bad query parameters: {}", e.body_text())))
 }
 
 impl Search {
-    fn into_query(self, kind: Kind) -> Result<maillage_store::Query, Error> {
+    pub(crate) fn into_query(self, kind: Kind) -> Result<maillage_store::Query, Error> {
         let mut q = maillage_store::Query::new(kind);
         q.text = self.q;
         q.org_type = self.kind;
