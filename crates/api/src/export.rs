@@ -284,7 +284,7 @@ pub(crate) async fn murmurations(
             "this node holds no such organisation".into(),
         ));
     };
-    Ok(axum::Json(murmurations_profile(&o)).into_response())
+    Ok(axum::Json(murmurations_profile(o)).into_response())
 }
 
 fn murmurations_profile(o: &Organisation) -> Value {
