@@ -32,7 +32,7 @@ fn table(data: &'static str) -> impl Iterator<Item = Vec<&'static str>> {
         .map(|line| line.split('\t').collect())
 }
 
-static COUNTRIES: LazyLock<BTreeMap<&str, &str>> = LazyLock::new(|| {
+static COUNTRIES: LazyLock<BTreeMap<&'static str, &'static str>> = LazyLock::new(|| {
     table(include_str!("../data/countries.tsv"))
         .map(|row| (row[0], row[1]))
         .collect()
@@ -49,6 +49,65 @@ static ESSGLOBAL: LazyLock<BTreeMap<(&str, &str), &str>> = LazyLock::new(|| {
         .map(|row| ((row[0], row[1]), row[2]))
         .collect()
 });
+
+/// A name or code as people write it: lower case, accents and punctuation dropped.
+fn fold(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| {
+            let c = c.to_lowercase().next().unwrap_or(c);
+            Some(match c {
+                'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+                'ç' => 'c',
+                'è' | 'é' | 'ê' | 'ë' => 'e',
+                'ì' | 'í' | 'î' | 'ï' => 'i',
+                'ñ' => 'n',
+                'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+                'ù' | 'ú' | 'û' | 'ü' => 'u',
+                'ý' | 'ÿ' => 'y',
+                c if c.is_alphanumeric() => c,
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// Every common form of every country (codes, names, aliases), folded → alpha-2.
+static COUNTRY_FORMS: LazyLock<BTreeMap<String, &str>> = LazyLock::new(|| {
+    let mut forms = BTreeMap::new();
+    for row in table(include_str!("../data/countries.tsv")) {
+        let names = row.get(3).map_or("", |n| *n);
+        for form in [row[0], row[1], row[2]].into_iter().chain(names.split('|')) {
+            if !form.is_empty() {
+                forms.insert(fold(form), row[0]);
+            }
+        }
+    }
+    for row in table(include_str!("../data/country-aliases.tsv")) {
+        forms.insert(
+            fold(row[0]),
+            COUNTRIES.get_key_value(row[1]).map_or(row[1], |(k, _)| *k),
+        );
+    }
+    forms
+});
+
+/// The ISO 3166-1 alpha-2 code of a country written in any common form: `sn`, `SEN`,
+/// `Senegal`, `Sénégal`, `Korea, Republic of`, `South Korea`…
+pub fn country_code(any: &str) -> Option<&'static str> {
+    COUNTRY_FORMS.get(&fold(any)).copied()
+}
+
+/// The code of an ESSGLOBAL concept written as its code (`AM60`), its URI (ending in the
+/// code) or its English label (`Food`).
+pub fn essglobal_code(scheme: Scheme, any: &str) -> Option<&'static str> {
+    let any = any.trim();
+    let last = any.rsplit(['/', '#']).next().unwrap_or(any);
+    ESSGLOBAL
+        .iter()
+        .filter(|((s, _), _)| *s == scheme.name())
+        .find(|((_, code), label)| code.eq_ignore_ascii_case(last) || fold(label) == fold(any))
+        .map(|((_, code), _)| *code)
+}
 
 /// English short name of an ISO 3166-1 alpha-2 code (upper case), if it is one.
 pub fn country(code: &str) -> Option<&'static str> {
@@ -83,6 +142,38 @@ mod tests {
         assert_eq!(country("sn"), None);
         assert_eq!(essglobal(Scheme::Activities, "AM60"), Some("Food"));
         assert_eq!(essglobal(Scheme::Themes, "AM60"), None);
+        for (form, code) in [
+            ("sn", "SN"),
+            ("SEN", "SN"),
+            ("Sénégal", "SN"),
+            ("senegal", "SN"),
+            ("South Korea", "KR"),
+            ("Korea, Republic of", "KR"),
+            ("Côte d'Ivoire", "CI"),
+            ("Ivory Coast", "CI"),
+            ("Brésil", "BR"),
+            ("United States of America", "US"),
+        ] {
+            assert_eq!(country_code(form), Some(code), "{form}");
+        }
+        assert_eq!(country_code("Atlantis"), None);
+        assert_eq!(essglobal_code(Scheme::Activities, "food"), Some("AM60"));
+        assert_eq!(
+            essglobal_code(
+                Scheme::Activities,
+                "https://dev.lod.coop/essglobal/2.1/standard/activities-modified/AM60"
+            ),
+            Some("AM60")
+        );
+        assert_eq!(
+            essglobal_code(Scheme::OrganisationalStructure, "os115"),
+            Some("OS115")
+        );
+        assert_eq!(essglobal_code(Scheme::Activities, "OS115"), None);
+        // Every alias names a real country.
+        for row in table(include_str!("../data/country-aliases.tsv")) {
+            assert!(country(row[1]).is_some(), "{row:?}");
+        }
         for scheme in [
             Scheme::Activities,
             Scheme::OrganisationalStructure,

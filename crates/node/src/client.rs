@@ -87,6 +87,20 @@ impl Remote {
         self.answer(request.call())
     }
 
+    /// Streams a response body to `out`.
+    pub fn download(&self, path: &str, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+        let response = Self::agent()
+            .get(format!("{}{path}", self.node))
+            .call()
+            .with_context(|| format!("cannot reach the node at {}", self.node))?;
+        if !response.status().is_success() {
+            self.answer(Ok(response))?;
+        } else {
+            std::io::copy(&mut response.into_body().into_reader(), out)?;
+        }
+        Ok(())
+    }
+
     /// This node's did, to address its own records.
     pub fn did(&self) -> anyhow::Result<String> {
         let status = self.get("/api/v1/status")?;

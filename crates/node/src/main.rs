@@ -7,6 +7,7 @@
 mod client;
 mod config;
 mod identity;
+mod import;
 mod server;
 
 use std::path::PathBuf;
@@ -65,6 +66,28 @@ enum Command {
     Collab {
         #[command(subcommand)]
         command: Collab,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Import a network's member list through the node's API.
+    Import {
+        #[command(subcommand)]
+        source: import::Import,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Export organisations: geojson, csv or jsonld, to standard output.
+    Export {
+        /// geojson, csv or jsonld.
+        format: String,
+        #[arg(long)]
+        q: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        activity: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -209,6 +232,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &id,
                 client::read_body(&file)?,
             )?)?;
+        }
+        Command::Import { source, remote } => import::run(source, &remote)?,
+        Command::Export {
+            format,
+            q,
+            country,
+            region,
+            activity,
+            remote,
+        } => {
+            let query = query_string(&[
+                ("q", &q),
+                ("country", &country),
+                ("region", &region),
+                ("activity", &activity),
+            ]);
+            remote.download(
+                &format!("/api/v1/export/organisations.{format}?{query}"),
+                &mut std::io::stdout().lock(),
+            )?;
         }
         Command::Endorse {
             target,
