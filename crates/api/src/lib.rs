@@ -98,6 +98,7 @@ async fn blocking<T: Send + 'static>(
 pub fn router(state: State) -> Router {
     Router::new()
         .route("/", get(meta::page))
+        .route("/assets/land.json", get(meta::land))
         .route("/health", get(meta::health))
         .route("/metrics", get(meta::metrics))
         .route("/api/v1/openapi.json", get(meta::openapi))

@@ -161,7 +161,19 @@ pub(crate) async fn openapi() -> impl IntoResponse {
     )
 }
 
-/// `GET /`: a page for people.
+/// `GET /`: a page for people: search, a map, organisation pages with a signature check
+/// done in the browser, the collaboration graph.
 pub(crate) async fn page() -> Html<&'static str> {
-    Html(include_str!("page.html"))
+    Html(include_str!("../assets/page.html"))
+}
+
+/// `GET /assets/land.json`: the world outline of the page's map, shipped in the binary.
+pub(crate) async fn land() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../assets/land.json"),
+    )
 }
