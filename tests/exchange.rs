@@ -188,6 +188,40 @@ fn a_member_list_imports_reimports_unchanged_and_round_trips() {
     );
 }
 
+/// The sample member list shipped in the repository imports on a terminal with a progress
+/// bar (run under `script`, which gives it a pseudo-terminal).
+#[test]
+fn the_sample_member_list_imports_with_a_progress_bar() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &[]);
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/examples/members-sample.csv"
+    );
+    let command = format!(
+        "{} import csv {sample} --node {} --data-dir {}",
+        env!("CARGO_BIN_EXE_maillage"),
+        node.url(""),
+        node.dir.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("] 1000/1000"), "no progress bar: {shown}");
+    assert!(
+        shown.contains("[##############################] 1000/1000"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("1000 rows: 1000 created, 0 updated, 0 unchanged, 0 rejected"),
+        "{shown}"
+    );
+    assert_eq!(node.status()["records"]["organisation"], 1000);
+}
+
 #[test]
 fn a_dry_run_lists_every_problem_with_its_row() {
     let root = tempfile::tempdir().unwrap();
