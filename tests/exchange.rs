@@ -321,6 +321,11 @@ fn exports_pass_the_standards_tools() {
     for id in ["ripess", "ica", "wfto", "m-0001", "m-0003"] {
         let profile = node.get(&format!("/api/v1/murmurations/{did}/{id}"));
         assert_eq!(profile.status, 200, "{id}");
+        assert_eq!(
+            profile.json["unique_id"],
+            format!("maillage:{did}/organisation/{id}")
+        );
+        assert_eq!(profile.json["maillage_hash"].as_str().unwrap().len(), 64);
         let path = root.path().join(format!("{id}.json"));
         std::fs::write(&path, profile.json.to_string()).unwrap();
         profiles.push(path.to_str().unwrap().to_owned());

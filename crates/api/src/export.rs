@@ -284,10 +284,11 @@ pub(crate) async fn murmurations(
             "this node holds no such organisation".into(),
         ));
     };
-    Ok(axum::Json(murmurations_profile(o)).into_response())
+    let record = &stored.as_ref().expect("matched above").record;
+    Ok(axum::Json(murmurations_profile(record, o)).into_response())
 }
 
-fn murmurations_profile(o: &Organisation) -> Value {
+fn murmurations_profile(record: &Record, o: &Organisation) -> Value {
     let mut tags: Vec<String> = o.org_type.iter().map(|t| t.as_str().to_owned()).collect();
     tags.extend(
         o.activities
@@ -332,6 +333,9 @@ fn murmurations_profile(o: &Organisation) -> Value {
         "full_address": address.filter(|a| !a.is_empty()),
         "country_iso_3166": country(o),
         "geolocation": o.location.map(|l| json!({"lat": l.lat(), "lon": l.lon()})),
+        // Traceable to the signed record: its address, and the hash of the version shown.
+        "unique_id": record.address().to_string(),
+        "maillage_hash": record.hash().to_string(),
     });
     strip_nulls(profile)
 }
