@@ -50,24 +50,27 @@ static ESSGLOBAL: LazyLock<BTreeMap<(&str, &str), &str>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The letter without its accent, for the Latin letters of the languages networks write in.
+pub fn unaccent(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ý' | 'ÿ' => 'y',
+        c => c,
+    }
+}
+
 /// A name or code as people write it: lower case, accents and punctuation dropped.
 fn fold(text: &str) -> String {
     text.chars()
-        .filter_map(|c| {
-            let c = c.to_lowercase().next().unwrap_or(c);
-            Some(match c {
-                'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
-                'ç' => 'c',
-                'è' | 'é' | 'ê' | 'ë' => 'e',
-                'ì' | 'í' | 'î' | 'ï' => 'i',
-                'ñ' => 'n',
-                'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
-                'ù' | 'ú' | 'û' | 'ü' => 'u',
-                'ý' | 'ÿ' => 'y',
-                c if c.is_alphanumeric() => c,
-                _ => return None,
-            })
-        })
+        .flat_map(char::to_lowercase)
+        .map(unaccent)
+        .filter(|c| c.is_alphanumeric())
         .collect()
 }
 

@@ -108,17 +108,11 @@ fn parse_map(map: Option<&str>) -> anyhow::Result<BTreeMap<String, String>> {
 /// An id from a text: lower case, `-` between words, at most 64 characters.
 fn slug(text: &str) -> String {
     let mut out = String::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
-        let c = match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' => 'a',
-            'ç' => 'c',
-            'è' | 'é' | 'ê' | 'ë' => 'e',
-            'ì' | 'í' | 'î' | 'ï' => 'i',
-            'ñ' => 'n',
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
-            'ù' | 'ú' | 'û' | 'ü' => 'u',
-            c => c,
-        };
+    for c in text
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(vocab::unaccent)
+    {
         if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
             out.push(c);
         } else if !out.is_empty() && !out.ends_with('-') {
