@@ -16,7 +16,7 @@ import sys
 import jsonschema
 from pyld import jsonld
 
-SCHEMAS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "murmurations"
+SCHEMAS = pathlib.Path(__file__).resolve().parent / "murmurations"
 
 
 def murmurations_validator():
