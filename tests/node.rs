@@ -576,4 +576,13 @@ fn server_sent_events_announce_each_record() {
             .recv_timeout(std::time::Duration::from_millis(300))
             .is_err()
     );
+    // An open stream does not hold up a shutdown (the grace period is 5 s).
+    let mut node = node;
+    let start = std::time::Instant::now();
+    assert!(node.stop().success());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
 }

@@ -24,6 +24,7 @@ use axum::routing::get;
 use maillage_core::SigningKey;
 use maillage_store::ingest::Ingest;
 use sha2::{Digest as _, Sha256};
+use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
 
@@ -42,6 +43,8 @@ pub struct State {
     /// The network, if this node federates.
     pub net: Option<maillage_net::Handle>,
     http: Arc<http_metrics::HttpMetrics>,
+    /// Cancelled when the node shuts down.
+    shutdown: CancellationToken,
 }
 
 impl State {
@@ -51,6 +54,7 @@ impl State {
         peer_id: String,
         token: &str,
         net: Option<maillage_net::Handle>,
+        shutdown: CancellationToken,
     ) -> State {
         State {
             ingest,
@@ -59,6 +63,7 @@ impl State {
             token_digest: Sha256::digest(token.trim().as_bytes()).into(),
             net,
             http: Arc::default(),
+            shutdown,
         }
     }
 

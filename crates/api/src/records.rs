@@ -348,6 +348,8 @@ pub(crate) async fn events(
             }
         })
     });
+    // Streams end when the node shuts down, so that they do not hold the shutdown up.
+    let stream = futures::StreamExt::take_until(stream, state.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

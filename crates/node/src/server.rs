@@ -100,6 +100,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         id.peer_id().to_string(),
         &token,
         Some(net),
+        shutdown.clone(),
     );
     let app = maillage_api::router(state);
     tracing::info!(did = %id.did(), peer_id = %id.peer_id(), http = %config.http, "node serving");
