@@ -117,18 +117,21 @@ async fn forged_malformed_and_oversize_records_go_nowhere() {
     };
 
     assert!(
-        attack(&victim, (0..5).map(forged).collect()).await,
+        attack(&victim, (0..12).map(forged).collect()).await,
         "forged: {}",
         victim.metrics()
     );
     assert!(rejected("bad_signature") >= 1);
 
-    let malformed = vec![
-        b"not a record at all".to_vec(),
-        vec![0xa1, 0x61, 0x76, 0x01],
-        vec![0x9f; 8],
-        vec![0x82, 0x01],
-    ];
+    // Each different, so that gossip does not drop repeats as duplicates.
+    let malformed = (0..12u8)
+        .map(|i| match i % 4 {
+            0 => format!("not a record at all {i}").into_bytes(),
+            1 => vec![0xa1, 0x61, 0x76, i],
+            2 => vec![0x9f; 8 + usize::from(i)],
+            _ => vec![0x82, 0x01, i],
+        })
+        .collect();
     assert!(
         attack(&victim, malformed).await,
         "malformed: {}",
@@ -143,7 +146,7 @@ async fn forged_malformed_and_oversize_records_go_nowhere() {
     // Over the gossip frame limit: gossipsub drops it before anything reads it.
     attack(&victim, vec![vec![0xff; 100 * 1024]]).await;
     // Under the frame limit but over the record limit: the ingest pipeline refuses it.
-    let oversize = (0..4)
+    let oversize = (0..12)
         .map(|i| vec![i; maillage_core::MAX_RECORD + 64])
         .collect();
     assert!(
@@ -153,6 +156,8 @@ async fn forged_malformed_and_oversize_records_go_nowhere() {
     );
     assert!(rejected("too_large") >= 1, "{}", victim.metrics());
 
+    // Each attacker is cut off: by gossipsub's score, or at the node's own threshold of
+    // ten invalid records.
     assert!(
         victim.metric("maillage_peer_bans_total") >= 3,
         "{}",

@@ -8,6 +8,7 @@
 
 mod data;
 mod nodes;
+mod propagation;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +39,7 @@ enum Bench {
     Reconcile,
     Catchup,
     Footprint,
+    Propagation,
     All,
 }
 
@@ -249,6 +251,9 @@ fn main() -> anyhow::Result<()> {
     }
     if all || cli.bench == Bench::Reconcile {
         bench_reconcile(cli.json)?;
+    }
+    if all || cli.bench == Bench::Propagation {
+        propagation::run(cli.json)?;
     }
     if all || matches!(cli.bench, Bench::Catchup | Bench::Footprint) {
         let nodes =

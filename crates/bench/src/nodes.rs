@@ -13,10 +13,10 @@ use crate::{Figure, data, ingest_rate, now_ms, open_ingest};
 const RECORDS: usize = 100_000;
 
 /// A running node, stopped when dropped.
-struct Node {
+pub(crate) struct Node {
     child: Child,
-    http: String,
-    p2p: String,
+    pub(crate) http: String,
+    pub(crate) p2p: String,
 }
 
 impl Drop for Node {
@@ -68,6 +68,19 @@ fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
     Ok(total)
 }
 
+/// Builds the release `maillage` binary beside this one and returns its path.
+pub(crate) fn build_binary() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "-p", "maillage-node"])
+        .status()
+        .context("building the maillage binary")?;
+    if !status.success() {
+        bail!("cargo build --release -p maillage-node failed");
+    }
+    Ok(std::env::current_exe()?.with_file_name("maillage"))
+}
+
 pub(crate) struct Bench {
     binary: PathBuf,
     root: tempfile::TempDir,
@@ -78,15 +91,7 @@ pub(crate) struct Bench {
 impl Bench {
     /// Builds the binary, fills a node's folder with 100 000 records and starts it.
     pub(crate) fn prepare(json: bool) -> anyhow::Result<Bench> {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--quiet", "-p", "maillage-node"])
-            .status()
-            .context("building the maillage binary")?;
-        if !status.success() {
-            bail!("cargo build --release -p maillage-node failed");
-        }
-        let binary = std::env::current_exe()?.with_file_name("maillage");
+        let binary = build_binary()?;
         let root = tempfile::tempdir()?;
         let a = root.path().join("a");
         let init = Command::new(&binary)
@@ -118,7 +123,7 @@ impl Bench {
         })
     }
 
-    fn start(binary: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<Node> {
+    pub(crate) fn start(binary: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<Node> {
         let http = format!("127.0.0.1:{}", free_port()?);
         let p2p = format!("/ip4/127.0.0.1/tcp/{}", free_port()?);
         let child = Command::new(binary)
@@ -140,7 +145,7 @@ impl Bench {
         Ok(node)
     }
 
-    fn status(node: &Node) -> anyhow::Result<Value> {
+    pub(crate) fn status(node: &Node) -> anyhow::Result<Value> {
         get(&format!("http://{}/api/v1/status", node.http))
     }
 
