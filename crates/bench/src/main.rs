@@ -40,6 +40,7 @@ enum Bench {
     Catchup,
     Footprint,
     Propagation,
+    Query,
     All,
 }
 
@@ -255,7 +256,7 @@ fn main() -> anyhow::Result<()> {
     if all || cli.bench == Bench::Propagation {
         propagation::run(cli.json)?;
     }
-    if all || matches!(cli.bench, Bench::Catchup | Bench::Footprint) {
+    if all || matches!(cli.bench, Bench::Catchup | Bench::Footprint | Bench::Query) {
         let nodes =
             nodes::Bench::prepare(cli.json).context("preparing a node with 100 000 records")?;
         if all || cli.bench == Bench::Footprint {
@@ -267,6 +268,10 @@ fn main() -> anyhow::Result<()> {
                 None => bench_ingest(cli.json)?,
             };
             nodes.catchup(ingest, cli.json)?;
+        }
+        // Last: it writes records of its own into the node the others measure.
+        if all || cli.bench == Bench::Query {
+            nodes.query(cli.json)?;
         }
     }
     Ok(())

@@ -86,6 +86,8 @@ pub(crate) struct Bench {
     root: tempfile::TempDir,
     logical: u64,
     source: Node,
+    /// API paths of a sample of the records held, for lookups.
+    sample: Vec<String>,
 }
 
 impl Bench {
@@ -109,6 +111,11 @@ impl Bench {
         }
         let records = data::records(&data::authors(100), RECORDS, 2, now_ms());
         let logical = records.iter().map(|r| r.bytes().len() as u64).sum();
+        let sample = records
+            .iter()
+            .step_by(97)
+            .map(|r| format!("/api/v1/records/{}/{}/{}", r.author, r.kind, r.id))
+            .collect();
         {
             let ingest = open_ingest(&a.join("store"))?;
             ingest_rate(&ingest, &records, 1024);
@@ -120,6 +127,7 @@ impl Bench {
             root,
             logical,
             source,
+            sample,
         })
     }
 
@@ -147,6 +155,104 @@ impl Bench {
 
     pub(crate) fn status(node: &Node) -> anyhow::Result<Value> {
         get(&format!("http://{}/api/v1/status", node.http))
+    }
+
+    /// Lookups and searches over HTTP at 200 requests a second for 20 s, while records are
+    /// written at up to 1 000 a second; `/health` under the same load is the floor.
+    pub(crate) fn query(&self, json: bool) -> anyhow::Result<()> {
+        use std::sync::Mutex;
+        let seconds = 20;
+        let writes = data::records(&data::authors(7), 20_000, 3, now_ms());
+        let token = std::fs::read_to_string(self.root.path().join("a/api.token"))?
+            .trim()
+            .to_owned();
+        let searches = [
+            "/api/v1/organisations?q=cooperative+lima",
+            "/api/v1/organisations?country=SN&activity=AM60",
+            "/api/v1/organisations?near=14.69,-17.44,50",
+            "/api/v1/organisations?q=savings&region=europe",
+        ];
+        let latencies: Mutex<[Vec<f64>; 3]> = Mutex::default();
+        let written = std::sync::atomic::AtomicUsize::new(0);
+        let writing = Mutex::new(Duration::ZERO);
+        let start = Instant::now();
+        let end = start + Duration::from_secs(seconds);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for (k, record) in writes.iter().enumerate() {
+                    let due = start + Duration::from_micros(k as u64 * 1_000);
+                    if due > end {
+                        break;
+                    }
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let sent = ureq::post(format!("http://{}/api/v1/records", self.source.http))
+                        .header("authorization", format!("Bearer {token}"))
+                        .header("content-type", "application/cbor")
+                        .send(record.bytes());
+                    if sent.is_ok() {
+                        written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                *writing.lock().expect("no panics while held") = start.elapsed();
+            });
+            // 200 requests a second: 4 readers, one request each every 20 ms.
+            for reader in 0..4usize {
+                let (latencies, searches) = (&latencies, &searches);
+                s.spawn(move || {
+                    let mut k = reader;
+                    while Instant::now() < end {
+                        let due = start + Duration::from_millis((k / 4) as u64 * 20);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        let (class, path) = match k % 4 {
+                            0 => (0, self.sample[k % self.sample.len()].clone()),
+                            1 | 2 => (1, searches[(k / 4) % searches.len()].to_owned()),
+                            _ => (2, "/health".to_owned()),
+                        };
+                        let at = Instant::now();
+                        if ureq::get(format!("http://{}{path}", self.source.http))
+                            .call()
+                            .is_ok()
+                        {
+                            let ms = at.elapsed().as_secs_f64() * 1000.0;
+                            latencies.lock().expect("no panics while held")[class].push(ms);
+                        }
+                        k += 4;
+                    }
+                });
+            }
+        });
+        let mut l = latencies.into_inner().expect("no panics while held");
+        for v in l.iter_mut() {
+            v.sort_by(f64::total_cmp);
+        }
+        let p99 = |v: &Vec<f64>| {
+            v.get(((v.len() as f64 * 0.99) as usize).min(v.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        let write_rate = written.into_inner() as f64
+            / writing
+                .into_inner()
+                .expect("no panics while held")
+                .as_secs_f64();
+        for (name, class, target) in [("query lookup", 0, 5.0), ("query search", 1, 50.0)] {
+            Figure {
+                name: name.into(),
+                value: p99(&l[class]),
+                unit: "ms p99",
+                baseline: p99(&l[2]),
+                baseline_what: "/health p99, same load",
+                target: format!("≤ {target} ms"),
+                met: p99(&l[class]) <= target,
+                extra: json!({"requests": l[class].len(), "writes_per_s": write_rate, "records": RECORDS}),
+            }
+            .print(json);
+        }
+        Ok(())
     }
 
     pub(crate) fn footprint(&self, json: bool) -> anyhow::Result<()> {

@@ -205,8 +205,20 @@ impl Write {
             prefixed(CHANGE, &self.meta.change.to_be_bytes()),
             akey.to_vec(),
         );
+        // The geographic cell's entry carries the point, so that `near` needs no record.
+        let point = match &record.body {
+            Body::Organisation(o) => o
+                .location
+                .map(|l| [l.lat_e7.to_be_bytes(), l.lon_e7.to_be_bytes()].concat()),
+            _ => None,
+        };
         for term in index::terms(record) {
-            self.batch.insert(index_key(&term, akey), Vec::new());
+            let value = if term.is_cell() {
+                point.clone().unwrap_or_default()
+            } else {
+                vec![]
+            };
+            self.batch.insert(index_key(&term, akey), value);
         }
         self.hold(record, prefixed(RECORD, akey));
         if !record.body.is_deleted() {
@@ -393,33 +405,12 @@ impl Sled {
             .map(move |kv| Ok(kv?.0[skip..].to_vec()))
     }
 
-    fn matches(
-        &self,
-        q: &Query,
-        akey: &[u8],
-        filters: &[Term],
-        stored: &Stored,
-    ) -> Result<bool, Error> {
+    /// Whether every term in `filters` indexes `akey`: checked before any record is read.
+    fn indexed_by_all(&self, akey: &[u8], filters: &[Term]) -> Result<bool, Error> {
         for term in filters {
             if !self.tree.contains_key(index_key(term, akey))? {
                 return Ok(false);
             }
-        }
-        if let Some((lat, lon, km)) = q.near {
-            let Body::Organisation(o) = &stored.record.body else {
-                return Ok(false);
-            };
-            let Some(l) = &o.location else {
-                return Ok(false);
-            };
-            if index::distance_km((lat, lon), (l.lat(), l.lon())) > km {
-                return Ok(false);
-            }
-        }
-        if let Some(want) = q.confirmed
-            && self.confirmation(&stored.record)?.confirmed != want
-        {
-            return Ok(false);
         }
         Ok(true)
     }
@@ -560,8 +551,22 @@ impl Store for Sled {
                 }
                 let mut keys = std::collections::BTreeSet::new();
                 for cell in index::cells_near(lat, lon, km) {
-                    for akey in self.scan(prefixed(INDEX, &Term::cell(cell).0), None) {
-                        keys.insert(akey?);
+                    let prefix = prefixed(INDEX, &Term::cell(cell).0);
+                    for kv in self.tree.scan_prefix(&prefix) {
+                        let (key, point) = kv?;
+                        let Ok(point): Result<[u8; 8], _> = point.as_ref().try_into() else {
+                            continue;
+                        };
+                        let degrees = |b: &[u8]| {
+                            f64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])) / 1e7
+                        };
+                        if index::distance_km(
+                            (lat, lon),
+                            (degrees(&point[..4]), degrees(&point[4..])),
+                        ) <= km
+                        {
+                            keys.insert(key[prefix.len()..].to_vec());
+                        }
                     }
                 }
                 let start = after.clone();
@@ -583,10 +588,15 @@ impl Store for Sled {
         let mut next_cursor = None;
         for akey in candidates {
             let akey = akey?;
+            if !self.indexed_by_all(&akey, &filters)? {
+                continue;
+            }
             let Some(stored) = self.load(&akey)? else {
                 continue;
             };
-            if !self.matches(q, &akey, &filters, &stored)? {
+            if let Some(want) = q.confirmed
+                && self.confirmation(&stored.record)?.confirmed != want
+            {
                 continue;
             }
             if items.len() == limit {

@@ -77,6 +77,10 @@ impl Term {
     pub fn cell(cell: (i16, i16)) -> Term {
         Term::new(b'g', format!("{}:{}", cell.0, cell.1).as_bytes())
     }
+
+    pub fn is_cell(&self) -> bool {
+        self.0.first() == Some(&b'g')
+    }
 }
 
 /// Lower-case words of two characters or more, as the text index and queries see them.
