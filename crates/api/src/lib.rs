@@ -6,7 +6,10 @@
 //! Layout:
 //! - [`router`]: routes, state and the bearer-token check;
 //! - `records`: records, search, changes, events, graph;
-//! - `meta`: health, status, metrics, the OpenAPI document, the page;
+//! - `export`: GeoJSON, CSV, JSON-LD exports and Murmurations profiles;
+//! - `meta`: health, status, metrics, the OpenAPI document, the page and its map data
+//!   (`assets/`, embedded in the binary);
+//! - `http_metrics`: request latency histograms;
 //! - [`Error`]: the one mapping of failures to statuses.
 
 mod error;

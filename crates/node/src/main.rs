@@ -1,4 +1,11 @@
 //! `maillage`: run a Maillage node, manage its identity, and edit its records.
+//!
+//! Layout:
+//! - `server`: `maillage run`: the store, the network, the API, ordered shutdown;
+//! - `config`: defaults → `config.toml` → `MAILLAGE_*` → flags;
+//! - `identity`: the key and token files;
+//! - `client`: the editing commands, over the node's HTTP API;
+//! - `import`: member lists (CSV, Murmurations) through that API.
 
 // Doc comments here are clap's help texts, written for a terminal: `<data-dir>` is a
 // placeholder, not HTML.
