@@ -87,14 +87,8 @@ enum Command {
     Export {
         /// geojson, csv or jsonld.
         format: String,
-        #[arg(long)]
-        q: Option<String>,
-        #[arg(long)]
-        country: Option<String>,
-        #[arg(long)]
-        region: Option<String>,
-        #[arg(long)]
-        activity: Option<String>,
+        #[command(flatten)]
+        filters: Filters,
         #[command(flatten)]
         remote: Remote,
     },
@@ -121,14 +115,8 @@ enum Org {
     Get { id: String },
     /// Search organisations.
     Ls {
-        #[arg(long)]
-        q: Option<String>,
-        #[arg(long)]
-        country: Option<String>,
-        #[arg(long)]
-        region: Option<String>,
-        #[arg(long)]
-        activity: Option<String>,
+        #[command(flatten)]
+        filters: Filters,
     },
     /// Delete one of this node's organisations.
     Rm { id: String },
@@ -150,12 +138,35 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
-    pairs
+/// The search filters the commands that list organisations share.
+#[derive(Debug, clap::Args)]
+struct Filters {
+    /// Words that must all appear.
+    #[arg(long)]
+    q: Option<String>,
+    /// ISO 3166-1 alpha-2 code.
+    #[arg(long)]
+    country: Option<String>,
+    #[arg(long)]
+    region: Option<String>,
+    /// ESSGLOBAL activity code.
+    #[arg(long)]
+    activity: Option<String>,
+}
+
+impl Filters {
+    fn query_string(&self) -> String {
+        [
+            ("q", &self.q),
+            ("country", &self.country),
+            ("region", &self.region),
+            ("activity", &self.activity),
+        ]
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
         .collect::<Vec<_>>()
         .join("&")
+    }
 }
 
 /// Percent-encodes a query value.
@@ -203,18 +214,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let path = client::path_of(&remote, "organisation", &id)?;
                 client::print(&remote.get(&format!("/api/v1/records/{path}"))?)?;
             }
-            Org::Ls {
-                q,
-                country,
-                region,
-                activity,
-            } => {
-                let query = query_string(&[
-                    ("q", &q),
-                    ("country", &country),
-                    ("region", &region),
-                    ("activity", &activity),
-                ]);
+            Org::Ls { filters } => {
+                let query = filters.query_string();
                 let page = remote.get(&format!("/api/v1/organisations?{query}"))?;
                 for item in page["items"].as_array().into_iter().flatten() {
                     println!(
@@ -243,18 +244,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { source, remote } => import::run(source, &remote)?,
         Command::Export {
             format,
-            q,
-            country,
-            region,
-            activity,
+            filters,
             remote,
         } => {
-            let query = query_string(&[
-                ("q", &q),
-                ("country", &country),
-                ("region", &region),
-                ("activity", &activity),
-            ]);
+            let query = filters.query_string();
             remote.download(
                 &format!("/api/v1/export/organisations.{format}?{query}"),
                 &mut std::io::stdout().lock(),
