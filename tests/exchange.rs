@@ -86,20 +86,6 @@ fn member_list(n: usize) -> String {
     String::from_utf8(writer.into_inner().unwrap()).unwrap()
 }
 
-fn maillage(node: &Node, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_maillage"))
-        .args(args)
-        .args([
-            "--node",
-            &node.url(""),
-            "--data-dir",
-            node.dir.to_str().unwrap(),
-        ])
-        .env_remove("MAILLAGE_API_TOKEN")
-        .output()
-        .unwrap()
-}
-
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -116,7 +102,7 @@ fn a_member_list_imports_reimports_unchanged_and_round_trips() {
     std::fs::write(&list, member_list(1000)).unwrap();
     let list = list.to_str().unwrap();
 
-    let dry = maillage(&node, &["import", "csv", list, "--dry-run"]);
+    let dry = node.cli(&["import", "csv", list, "--dry-run"]);
     assert!(dry.status.success(), "{}", text(&dry));
     assert!(
         text(&dry).contains("1000 rows: 1000 valid, 0 with problems"),
@@ -129,7 +115,7 @@ fn a_member_list_imports_reimports_unchanged_and_round_trips() {
         "a dry run changes nothing"
     );
 
-    let first = maillage(&node, &["import", "csv", list]);
+    let first = node.cli(&["import", "csv", list]);
     assert!(first.status.success(), "{}", text(&first));
     assert!(
         text(&first).contains("1000 rows: 1000 created, 0 updated, 0 unchanged, 0 rejected"),
@@ -139,7 +125,7 @@ fn a_member_list_imports_reimports_unchanged_and_round_trips() {
     assert_eq!(node.status()["records"]["organisation"], 1000);
     let digest = node.status()["state_digest"].clone();
 
-    let again = maillage(&node, &["import", "csv", list]);
+    let again = node.cli(&["import", "csv", list]);
     assert!(
         text(&again).contains("1000 rows: 0 created, 0 updated, 1000 unchanged, 0 rejected"),
         "{}",
@@ -156,7 +142,7 @@ fn a_member_list_imports_reimports_unchanged_and_round_trips() {
         .unwrap()
         .replace("\"\"Lyon\"\" n°2\",", "\"\"Lyon\"\" n°2 (renamed)\",");
     std::fs::write(list, changed).unwrap();
-    let third = maillage(&node, &["import", "csv", list]);
+    let third = node.cli(&["import", "csv", list]);
     assert!(
         text(&third).contains("0 created, 1 updated, 999 unchanged"),
         "{}",
@@ -174,13 +160,13 @@ fn a_member_list_imports_reimports_unchanged_and_round_trips() {
     assert_eq!(renamed.json["body"]["countries"], serde_json::json!(["FR"]));
 
     // The CSV export imports back without a change: nothing was lost on the way out.
-    let export = maillage(&node, &["export", "csv"]);
+    let export = node.cli(&["export", "csv"]);
     assert!(export.status.success(), "{}", text(&export));
     let exported = root.path().join("exported.csv");
     std::fs::write(&exported, &export.stdout).unwrap();
     let rows = csv::Reader::from_path(&exported).unwrap().records().count();
     assert_eq!(rows, 1000);
-    let back = maillage(&node, &["import", "csv", exported.to_str().unwrap()]);
+    let back = node.cli(&["import", "csv", exported.to_str().unwrap()]);
     assert!(
         text(&back).contains("1000 rows: 0 created, 0 updated, 1000 unchanged, 0 rejected"),
         "{}",
@@ -233,17 +219,14 @@ fn a_dry_run_lists_every_problem_with_its_row() {
     )
     .unwrap();
     let map = "Nom=Name,Pays=Country Name,Ville=Locality,Activité=Activities";
-    let dry = maillage(
-        &node,
-        &[
-            "import",
-            "csv",
-            list.to_str().unwrap(),
-            "--map",
-            map,
-            "--dry-run",
-        ],
-    );
+    let dry = node.cli(&[
+        "import",
+        "csv",
+        list.to_str().unwrap(),
+        "--map",
+        map,
+        "--dry-run",
+    ]);
     assert!(!dry.status.success());
     let out = text(&dry);
     assert!(out.contains("row 3: Name is empty"), "{out}");
@@ -251,10 +234,7 @@ fn a_dry_run_lists_every_problem_with_its_row() {
     assert!(out.contains("row 5: activity `Juggling`"), "{out}");
     assert!(!out.contains("row 2:"), "{out}");
     assert!(out.contains("4 rows: 1 valid, 3 with problems"), "{out}");
-    let real = maillage(
-        &node,
-        &["import", "csv", list.to_str().unwrap(), "--map", map],
-    );
+    let real = node.cli(&["import", "csv", list.to_str().unwrap(), "--map", map]);
     assert!(
         text(&real).contains("4 rows: 1 created, 0 updated, 0 unchanged, 3 rejected"),
         "{}",
@@ -269,14 +249,13 @@ fn exports_pass_the_standards_tools() {
     let list = root.path().join("members.csv");
     std::fs::write(&list, member_list(50)).unwrap();
     assert!(
-        maillage(&node, &["import", "csv", list.to_str().unwrap()])
+        node.cli(&["import", "csv", list.to_str().unwrap()])
             .status
             .success()
     );
     let organisations = node.status()["records"]["organisation"].as_u64().unwrap();
 
-    let geojson: Value =
-        serde_json::from_slice(&maillage(&node, &["export", "geojson"]).stdout).unwrap();
+    let geojson: Value = serde_json::from_slice(&node.cli(&["export", "geojson"]).stdout).unwrap();
     assert_eq!(geojson["type"], "FeatureCollection");
     let features = geojson["features"].as_array().unwrap();
     let located = node.get("/api/v1/export/organisations.jsonld").json["@graph"]
@@ -303,13 +282,13 @@ fn exports_pass_the_standards_tools() {
     }
     // Filters apply to exports as to search.
     let senegal: Value =
-        serde_json::from_slice(&maillage(&node, &["export", "geojson", "--country", "SN"]).stdout)
+        serde_json::from_slice(&node.cli(&["export", "geojson", "--country", "SN"]).stdout)
             .unwrap();
     let n = senegal["features"].as_array().unwrap().len();
     assert!(n > 0 && n < features.len());
 
     let jsonld = root.path().join("organisations.jsonld");
-    std::fs::write(&jsonld, maillage(&node, &["export", "jsonld"]).stdout).unwrap();
+    std::fs::write(&jsonld, node.cli(&["export", "jsonld"]).stdout).unwrap();
     let graph: Value = serde_json::from_slice(&std::fs::read(&jsonld).unwrap()).unwrap();
     assert_eq!(
         graph["@graph"].as_array().unwrap().len() as u64,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Node, now_ms, path_of, wait_for};
+use common::{Node, now_ms, path_of, wait_for, within};
 use maillage_core::{Body, Kind, Record, SigningKey};
 use serde_json::{Value, json};
 
@@ -84,10 +84,9 @@ fn a_record_written_on_a_reaches_c_through_b() {
             &format!("gossip-{i}"),
             json!({"name": format!("Gossip {i}")}),
         );
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while gossiped() == 0 && std::time::Instant::now() < until {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        within(std::time::Duration::from_secs(2), || {
+            (gossiped() >= 1).then_some(())
+        });
     }
     assert!(gossiped() >= 1, "{}", b.metrics());
     assert!(a.metric("maillage_gossip_published_total") >= 1);

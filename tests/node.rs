@@ -448,17 +448,7 @@ fn the_command_line_edits_a_running_node() {
     let root = tempfile::tempdir().unwrap();
     let node = Node::start(root.path(), "a", &[]);
     let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_maillage"))
-            .args(args)
-            .args([
-                "--node",
-                &node.url(""),
-                "--data-dir",
-                node.dir.to_str().unwrap(),
-            ])
-            .env_remove("MAILLAGE_API_TOKEN")
-            .output()
-            .unwrap();
+        let out = node.cli(args);
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -12,13 +12,20 @@ use serde_json::Value;
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
 /// Polls `check` until it returns `Some`, or panics with `what` after [`DEADLINE`].
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    within(DEADLINE, check).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// Polls `check` until it returns `Some`, or gives `None` after `limit`.
+pub fn within<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     loop {
         if let Some(v) = check() {
-            return v;
+            return Some(v);
         }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        if start.elapsed() >= limit {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -258,6 +265,21 @@ impl Node {
                     .and_then(|v| v.trim().parse().ok())
             })
             .unwrap_or(0)
+    }
+
+    /// Runs a `maillage` command against this node, with its URL and data folder.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_maillage"))
+            .args(args)
+            .args([
+                "--node",
+                &self.url(""),
+                "--data-dir",
+                self.dir.to_str().unwrap(),
+            ])
+            .env_remove("MAILLAGE_API_TOKEN")
+            .output()
+            .unwrap()
     }
 
     pub fn did(&self) -> String {
