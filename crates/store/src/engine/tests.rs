@@ -1,0 +1,178 @@
+use super::*;
+use maillage_core::SigningKey;
+use serde_json::json;
+
+fn org(key: &SigningKey, id: &str, seq: u64, body: serde_json::Value) -> Record {
+    let body = Body::from_json(Kind::Organisation, body).unwrap();
+    Record::sign(
+        key,
+        Kind::Organisation,
+        id.parse().unwrap(),
+        seq,
+        1_700_000_000_000,
+        body,
+    )
+    .unwrap()
+}
+
+#[test]
+fn merge_outcomes_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_bytes(&[1; 32]);
+    let v1 = org(&key, "a", 1, json!({"name": "One"}));
+    let v2 = org(&key, "a", 2, json!({"name": "Two"}));
+    let v2b = org(&key, "a", 2, json!({"name": "Two bis"}));
+    {
+        let store = Sled::open(dir.path()).unwrap();
+        assert_eq!(store.apply(&v1).unwrap().0, Outcome::New);
+        assert_eq!(store.apply(&v1).unwrap().0, Outcome::Duplicate);
+        let (outcome, ticket) = store.apply(&v2).unwrap();
+        assert_eq!(outcome, Outcome::Replaced);
+        assert_eq!(store.apply(&v1).unwrap().0, Outcome::Stale { current: 2 });
+        let (outcome, _) = store.apply(&v2b).unwrap();
+        let lower = v2.hash().min(v2b.hash());
+        assert_eq!(
+            outcome,
+            Outcome::Equivocation {
+                won: v2b.hash() == lower
+            }
+        );
+        store.sync(ticket + 1).unwrap();
+    }
+    let store = Sled::open(dir.path()).unwrap();
+    let got = store.get(&v1.address()).unwrap().unwrap();
+    assert_eq!(got.record.hash(), v2.hash().min(v2b.hash()));
+    assert!(got.equivocation);
+    let summary = store.summary().unwrap();
+    // The current version, and the losing one kept as evidence of the equivocation.
+    assert_eq!(summary.versions, 2);
+    let loser = v2.hash().max(v2b.hash());
+    assert_eq!(
+        store.get_by_hash(&loser).unwrap().unwrap().record.hash(),
+        loser
+    );
+    assert_eq!(store.items().unwrap().len(), 2);
+    assert_eq!(summary.records[0], (Kind::Organisation, 1));
+    // The change log holds the address once, at its latest change.
+    let changes = store.changes(0, 10).unwrap();
+    assert_eq!(changes.len(), 1);
+}
+
+#[test]
+fn digest_depends_on_the_set_not_the_order() {
+    let key = SigningKey::from_bytes(&[2; 32]);
+    let records: Vec<Record> = (0..20)
+        .map(|i| {
+            org(
+                &key,
+                &format!("o{}", i % 7),
+                1 + i / 7,
+                json!({"name": format!("Org {i}")}),
+            )
+        })
+        .collect();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (sa, sb) = (Sled::open(a.path()).unwrap(), Sled::open(b.path()).unwrap());
+    for r in &records {
+        sa.apply(r).unwrap();
+    }
+    for r in records.iter().rev() {
+        sb.apply(r).unwrap();
+    }
+    assert_eq!(
+        sa.summary().unwrap(),
+        Summary {
+            last_change: sa.summary().unwrap().last_change,
+            ..sb.summary().unwrap()
+        }
+    );
+    let c = tempfile::tempdir().unwrap();
+    let sc = Sled::open(c.path()).unwrap();
+    for r in &records[..19] {
+        sc.apply(r).unwrap();
+    }
+    assert_ne!(sc.summary().unwrap().digest, sa.summary().unwrap().digest);
+}
+
+#[test]
+fn equivocations_converge_in_any_order() {
+    let key = SigningKey::from_bytes(&[4; 32]);
+    let versions: Vec<Record> = (0..4)
+        .map(|i| org(&key, "x", 3, json!({"name": format!("Version {i}")})))
+        .collect();
+    let mut hashes: Vec<Hash> = versions.iter().map(Record::hash).collect();
+    hashes.sort();
+    let orders: [&[usize]; 3] = [&[0, 1, 2, 3], &[3, 2, 1, 0], &[2, 0, 3, 1]];
+    let mut summaries = vec![];
+    for order in orders {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Sled::open(dir.path()).unwrap();
+        for i in order {
+            store.apply(&versions[*i]).unwrap();
+        }
+        let current = store.get(&versions[0].address()).unwrap().unwrap();
+        assert_eq!(current.record.hash(), hashes[0]);
+        assert!(current.equivocation);
+        let held: Vec<Hash> = store.items().unwrap().into_iter().map(|(_, h)| h).collect();
+        assert_eq!(held.len(), 2);
+        assert!(held.contains(&hashes[0]) && held.contains(&hashes[1]));
+        summaries.push(store.summary().unwrap().digest);
+    }
+    assert!(summaries.iter().all(|d| *d == summaries[0]));
+    // A newer version settles it: evidence and flag go.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Sled::open(dir.path()).unwrap();
+    for v in &versions {
+        store.apply(v).unwrap();
+    }
+    store
+        .apply(&org(&key, "x", 4, json!({"name": "Settled"})))
+        .unwrap();
+    assert!(
+        !store
+            .get(&versions[0].address())
+            .unwrap()
+            .unwrap()
+            .equivocation
+    );
+    assert_eq!(store.summary().unwrap().versions, 1);
+}
+
+#[test]
+fn search_pages_neither_repeat_nor_skip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Sled::open(dir.path()).unwrap();
+    let key = SigningKey::from_bytes(&[3; 32]);
+    for i in 0..25 {
+        let country = if i % 2 == 0 { "SN" } else { "FR" };
+        store
+            .apply(&org(
+                &key,
+                &format!("org-{i}"),
+                1,
+                json!({"name": format!("Coop {i}"), "countries": [country]}),
+            ))
+            .unwrap();
+    }
+    let mut q = Query::new(Kind::Organisation);
+    q.country = Some("SN".into());
+    q.limit = 5;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.search(&q).unwrap();
+        seen.extend(page.items.iter().map(|s| s.record.id.to_string()));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = (0..25)
+        .filter(|i| i % 2 == 0)
+        .map(|i| format!("org-{i}"))
+        .collect();
+    expected.sort();
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected);
+    assert_eq!(seen.len(), 13, "no repeats");
+}
