@@ -1,53 +1,56 @@
-//! The sled engine. Two trees:
+//! The sled engine. On disk is what a crash must not lose; what can be derived from it lives
+//! in memory and is rebuilt when the store opens, so that a write touches three keys.
 //!
-//! `maillage`, small keys with prefixes:
-//! - `R` address key → header: flags (1 byte), change position (8), seq (8), hash (32);
+//! Tree `maillage`, small keys with prefixes:
+//! - `R` address key → header: flags (1 byte), change position (8), seq (8), hash (32),
+//!   document number (4);
 //! - `C` change position → address key: one entry per address, its latest change;
-//! - `I` index term, address key → nothing;
-//! - `H` time, hash → nothing: the `(time, hash)` items set reconciliation runs over;
 //! - `E` address key → header of the evidence of an equivocation: the lowest-hash version
 //!   that lost to the current one with the same `seq`, kept so that every node learns of it;
-//! - `X` hash → the `R` or `E` key that holds that version, for peers that fetch by hash;
-//! - `M` name → counters and the running sum behind the state digest;
+//! - `M` name → the layout version, and the highest change position and document number
+//!   handed out when a purge removed the newest ones;
 //!
-//! and `records`, hash → signed record bytes. Keeping the large values apart keeps the
-//! first tree's pages small: sled copies a page on every write to it.
+//! and tree `records`, hash → signed record bytes.
+//!
+//! In memory ([`Memory`]): the search [`Index`], the `(time, hash)` items that reconciliation
+//! runs over, addresses per author, and the counters and running sum behind the state digest.
 //!
 //! Each change to the first tree is one atomic `apply_batch`, so a crash leaves the old state
 //! or the new one, never half of both. Record bytes are written before the batch that refers
-//! to them and removed after the batch that drops them, so a crash can leave an unreferenced
-//! record behind, never a reference to a missing one. Writes are serialised by one lock,
-//! which also holds the counters; durability comes from [`Store::sync`], where concurrent
-//! writers share one flush.
+//! to them and removed after the batch that drops them; bytes a crash left unreferenced are
+//! swept when the store next opens. Writes are serialised by one lock and reach memory once
+//! their batch is applied; durability comes from [`Store::sync`], where concurrent writers
+//! share one flush.
 
-use std::ops::Bound;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 
 use maillage_core::body::{Body, Stance};
 use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 use sha2::{Digest as _, Sha256};
 
-use crate::index::{self, Term, address_key};
+use crate::index::{self, Entry, Index, Term, address_key};
 use crate::{Confirmation, Error, Outcome, Page, Query, Store, Stored, Summary, Ticket};
 
 const RECORD: u8 = b'R';
 const CHANGE: u8 = b'C';
-const INDEX: u8 = b'I';
 const META: u8 = b'M';
-const ITEM: u8 = b'H';
-const BY_HASH: u8 = b'X';
 const EVIDENCE: u8 = b'E';
 
 const FLAG_EQUIVOCATION: u8 = 1;
-const HEADER: usize = 49;
+const HEADER: usize = 53;
+/// The on-disk layout this engine reads and writes.
+const LAYOUT: u64 = 2;
 /// Widest `near=` radius: it bounds the cells one query reads.
 pub const MAX_NEAR_KM: f64 = 2_000.0;
 /// Largest page.
 pub const MAX_LIMIT: usize = 500;
 /// sled's page cache.
 const CACHE_BYTES: u64 = 128 * 1024 * 1024;
+/// Search results read per hold of the memory lock.
+const CHUNK: usize = 64;
 
 /// The sled store of a node, in `<data_dir>/store`.
 #[derive(Debug)]
@@ -55,8 +58,9 @@ pub struct Sled {
     db: sled::Db,
     tree: sled::Tree,
     records: sled::Tree,
-    /// Held by the one writer; holds the counters, kept in memory between writes.
-    writer: Mutex<Meta>,
+    /// Held by the one writer.
+    writer: Mutex<()>,
+    memory: RwLock<Memory>,
     written: AtomicU64,
     flushed: Mutex<Ticket>,
 }
@@ -68,22 +72,8 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
     key
 }
 
-fn index_key(term: &Term, akey: &[u8]) -> Vec<u8> {
-    let mut key = prefixed(INDEX, &term.0);
-    key.extend_from_slice(akey);
-    key
-}
-
-fn item_key(record: &Record) -> Vec<u8> {
-    let mut key = prefixed(ITEM, &record.time.to_be_bytes());
-    key.extend_from_slice(&record.hash().0);
-    key
-}
-
-fn meta_key(name: &str, rest: &[u8]) -> Vec<u8> {
-    let mut key = prefixed(META, name.as_bytes());
-    key.extend_from_slice(rest);
-    key
+fn meta_key(name: &str) -> Vec<u8> {
+    prefixed(META, name.as_bytes())
 }
 
 fn be_u64(bytes: &[u8]) -> u64 {
@@ -113,15 +103,17 @@ struct Header {
     change: u64,
     seq: u64,
     hash: Hash,
+    doc: u32,
 }
 
 impl Header {
-    fn of(record: &Record, change: u64, equivocation: bool) -> Header {
+    fn of(record: &Record, change: u64, doc: u32, equivocation: bool) -> Header {
         Header {
             equivocation,
             change,
             seq: record.seq,
             hash: record.hash(),
+            doc,
         }
     }
 
@@ -135,6 +127,7 @@ impl Header {
         v.extend_from_slice(&self.change.to_be_bytes());
         v.extend_from_slice(&self.seq.to_be_bytes());
         v.extend_from_slice(&self.hash.0);
+        v.extend_from_slice(&self.doc.to_be_bytes());
         v
     }
 
@@ -143,109 +136,175 @@ impl Header {
             return None;
         }
         let mut hash = [0u8; 32];
-        hash.copy_from_slice(&value[17..]);
+        hash.copy_from_slice(&value[17..49]);
         Some(Header {
             equivocation: value[0] & FLAG_EQUIVOCATION != 0,
             change: be_u64(&value[1..9]),
             seq: be_u64(&value[9..17]),
             hash: Hash(hash),
+            doc: u32::from_be_bytes([value[49], value[50], value[51], value[52]]),
         })
     }
 }
 
-/// The counters behind `summary`.
-#[derive(Clone, Debug, Default)]
-struct Meta {
-    sum: [u8; 32],
-    versions: u64,
-    change: u64,
-    live: [u64; 3],
+/// A version as stored: its header and the record.
+struct Held {
+    header: Header,
+    record: Record,
 }
 
-/// One atomic change being built: the batch, the counters after it, and record bytes to
+impl Held {
+    fn stored(self) -> Stored {
+        Stored {
+            record: self.record,
+            equivocation: self.header.equivocation,
+            change: self.header.change,
+        }
+    }
+}
+
+/// Everything derived from the disk, kept in memory.
+#[derive(Debug, Default)]
+struct Memory {
+    index: Index,
+    items: BTreeSet<(u64, Hash)>,
+    authors: HashMap<Author, u64>,
+    sum: [u8; 32],
+    live: [u64; 3],
+    /// The newest change position handed out.
+    change: u64,
+    /// The next document number.
+    next_doc: u32,
+}
+
+impl Memory {
+    fn hold(&mut self, item: (u64, Hash)) {
+        add_hash(&mut self.sum, &item.1.0, false);
+        self.items.insert(item);
+    }
+
+    fn forget(&mut self, item: (u64, Hash)) {
+        add_hash(&mut self.sum, &item.1.0, true);
+        self.items.remove(&item);
+    }
+
+    /// Takes in what a committed write changed.
+    fn absorb(&mut self, d: Delta) {
+        // Forgotten first: a version can leave as the current one and stay as evidence.
+        for item in d.forgotten {
+            self.forget(item);
+        }
+        for item in d.held {
+            self.hold(item);
+        }
+        for (doc, entry, kind) in d.unindexed {
+            self.index.remove(doc, &entry);
+            if let Some(k) = kind {
+                self.live[index::kind_byte(k) as usize] -= 1;
+            }
+        }
+        for (doc, akey, entry, kind) in d.indexed {
+            self.index.add(doc, &akey, entry);
+            if let Some(k) = kind {
+                self.live[index::kind_byte(k) as usize] += 1;
+            }
+        }
+        if let Some(author) = d.new_address {
+            *self.authors.entry(author).or_default() += 1;
+        }
+        if let Some(author) = d.purged {
+            self.authors.remove(&author);
+        }
+        self.change = d.change;
+        self.next_doc = d.next_doc;
+    }
+}
+
+/// What a write changes in [`Memory`]. A kind is given for live (not deleted) versions.
+#[derive(Default)]
+struct Delta {
+    held: Vec<(u64, Hash)>,
+    forgotten: Vec<(u64, Hash)>,
+    indexed: Vec<(u32, Vec<u8>, Entry, Option<Kind>)>,
+    unindexed: Vec<(u32, Entry, Option<Kind>)>,
+    new_address: Option<Author>,
+    purged: Option<Author>,
+    change: u64,
+    next_doc: u32,
+}
+
+/// One atomic change being built: the batch, what it changes in memory, and record bytes to
 /// add before it and to drop after it.
 struct Write {
     batch: sled::Batch,
-    meta: Meta,
-    author: Option<(Author, u64)>,
+    delta: Delta,
     add: Vec<(Hash, Vec<u8>)>,
     drop: Vec<Hash>,
 }
 
+fn live_kind(record: &Record) -> Option<Kind> {
+    (!record.body.is_deleted()).then_some(record.kind)
+}
+
+fn item(record: &Record) -> (u64, Hash) {
+    (record.time, record.hash())
+}
+
 impl Write {
-    fn new(meta: &Meta) -> Write {
+    fn new(memory: &Memory) -> Write {
         Write {
             batch: sled::Batch::default(),
-            meta: meta.clone(),
-            author: None,
+            delta: Delta {
+                change: memory.change,
+                next_doc: memory.next_doc,
+                ..Delta::default()
+            },
             add: vec![],
             drop: vec![],
         }
     }
 
-    /// Removes the current version `old` of `akey` and everything that finds it.
-    fn unlink(&mut self, akey: &[u8], old: &Stored) {
-        for term in index::terms(&old.record) {
-            self.batch.remove(index_key(&term, akey));
-        }
+    /// Removes the current version of `akey` and everything that finds it.
+    fn unlink(&mut self, old: &Held) {
+        self.delta.unindexed.push((
+            old.header.doc,
+            Entry::of(&old.record),
+            live_kind(&old.record),
+        ));
         self.batch
-            .remove(prefixed(CHANGE, &old.change.to_be_bytes()));
+            .remove(prefixed(CHANGE, &old.header.change.to_be_bytes()));
         self.forget(&old.record);
-        if !old.record.body.is_deleted() {
-            self.meta.live[index::kind_byte(old.record.kind) as usize] -= 1;
-        }
     }
 
-    /// Makes `record` the current version of `akey`.
-    fn link(&mut self, akey: &[u8], record: &Record, equivocation: bool) {
-        self.meta.change += 1;
-        let header = Header::of(record, self.meta.change, equivocation);
+    /// Makes `record` the current version of `akey`, as document `doc`.
+    fn link(&mut self, akey: &[u8], doc: u32, record: &Record, equivocation: bool) {
+        self.delta.change += 1;
+        let header = Header::of(record, self.delta.change, doc, equivocation);
         self.batch.insert(prefixed(RECORD, akey), header.encode());
         self.batch.insert(
-            prefixed(CHANGE, &self.meta.change.to_be_bytes()),
+            prefixed(CHANGE, &self.delta.change.to_be_bytes()),
             akey.to_vec(),
         );
-        // The geographic cell's entry carries the point, so that `near` needs no record.
-        let point = match &record.body {
-            Body::Organisation(o) => o
-                .location
-                .map(|l| [l.lat_e7.to_be_bytes(), l.lon_e7.to_be_bytes()].concat()),
-            _ => None,
-        };
-        for term in index::terms(record) {
-            let value = if term.is_cell() {
-                point.clone().unwrap_or_default()
-            } else {
-                vec![]
-            };
-            self.batch.insert(index_key(&term, akey), value);
-        }
-        self.hold(record, prefixed(RECORD, akey));
-        if !record.body.is_deleted() {
-            self.meta.live[index::kind_byte(record.kind) as usize] += 1;
-        }
+        self.delta
+            .indexed
+            .push((doc, akey.to_vec(), Entry::of(record), live_kind(record)));
+        self.hold(record);
     }
 
-    /// Counts a version as held, findable by hash at `key`, and among the items synced.
-    fn hold(&mut self, record: &Record, key: Vec<u8>) {
-        self.batch.insert(item_key(record), Vec::new());
-        self.batch.insert(prefixed(BY_HASH, &record.hash().0), key);
+    /// Counts a version as held, and among the items synced.
+    fn hold(&mut self, record: &Record) {
         self.add.push((record.hash(), record.bytes().to_vec()));
-        add_hash(&mut self.meta.sum, &record.hash().0, false);
-        self.meta.versions += 1;
+        self.delta.held.push(item(record));
     }
 
     fn forget(&mut self, record: &Record) {
-        self.batch.remove(item_key(record));
-        self.batch.remove(prefixed(BY_HASH, &record.hash().0));
         self.drop.push(record.hash());
-        add_hash(&mut self.meta.sum, &record.hash().0, true);
-        self.meta.versions -= 1;
+        self.delta.forgotten.push(item(record));
     }
 
     /// Keeps `candidate` as the evidence of an equivocation if it has a lower hash than the
     /// evidence held: every node ends up with the same two lowest hashes of that `seq`.
-    fn keep_evidence(&mut self, akey: &[u8], candidate: &Record, held: Option<&Stored>) {
+    fn keep_evidence(&mut self, akey: &[u8], doc: u32, candidate: &Record, held: Option<&Held>) {
         if let Some(held) = held {
             if held.record.hash() <= candidate.hash() {
                 return;
@@ -254,12 +313,12 @@ impl Write {
         }
         self.batch.insert(
             prefixed(EVIDENCE, akey),
-            Header::of(candidate, 0, true).encode(),
+            Header::of(candidate, 0, doc, true).encode(),
         );
-        self.hold(candidate, prefixed(EVIDENCE, akey));
+        self.hold(candidate);
     }
 
-    fn drop_evidence(&mut self, akey: &[u8], evidence: &Stored) {
+    fn drop_evidence(&mut self, akey: &[u8], evidence: &Held) {
         self.forget(&evidence.record);
         self.batch.remove(prefixed(EVIDENCE, akey));
     }
@@ -275,15 +334,32 @@ impl Sled {
             .open()?;
         let tree = db.open_tree("maillage")?;
         let records = db.open_tree("records")?;
-        let mut store = Sled {
+        match tree.get(meta_key("layout"))? {
+            Some(v) if v.len() == 8 && be_u64(&v) == LAYOUT => {}
+            None if tree.is_empty() => {
+                tree.insert(meta_key("layout"), &LAYOUT.to_be_bytes())?;
+            }
+            _ => {
+                return Err(Error::Layout(format!(
+                    "the store in {} was written by an earlier version of maillage, in a layout this one does not read; move that folder away and start the node again: it syncs its records back from its peers",
+                    dir.display()
+                )));
+            }
+        }
+        let store = Sled {
             db,
             tree,
             records,
-            writer: Mutex::default(),
+            writer: Mutex::new(()),
+            memory: RwLock::default(),
             written: AtomicU64::new(0),
             flushed: Mutex::new(0),
         };
-        store.writer = Mutex::new(store.read_meta()?);
+        let memory = store.rebuild()?;
+        *store
+            .memory
+            .write()
+            .expect("nothing else has the store yet") = memory;
         Ok(store)
     }
 
@@ -293,54 +369,56 @@ impl Sled {
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Meta> {
-        self.writer
-            .lock()
-            .expect("a writer panicked while holding the lock")
+    fn memory(&self) -> std::sync::RwLockReadGuard<'_, Memory> {
+        self.memory
+            .read()
+            .expect("a writer panicked while updating memory")
     }
 
-    fn counter(&self, key: &[u8]) -> Result<u64, Error> {
-        Ok(self.tree.get(key)?.map_or(0, |v| be_u64(&v)))
+    /// Derives [`Memory`] from the disk, and sweeps record bytes that nothing refers to.
+    fn rebuild(&self) -> Result<Memory, Error> {
+        let mut m = Memory::default();
+        let mut held = HashSet::new();
+        for prefix in [RECORD, EVIDENCE] {
+            for kv in self.tree.scan_prefix([prefix]) {
+                let (key, value) = kv?;
+                let Held { header, record } = self.read(&key, &value)?;
+                held.insert(header.hash);
+                m.hold(item(&record));
+                if prefix == EVIDENCE {
+                    continue;
+                }
+                m.change = m.change.max(header.change);
+                m.next_doc = m.next_doc.max(header.doc + 1);
+                *m.authors.entry(record.author).or_default() += 1;
+                if let Some(kind) = live_kind(&record) {
+                    m.live[index::kind_byte(kind) as usize] += 1;
+                }
+                m.index.add(header.doc, &key[1..], Entry::of(&record));
+            }
+        }
+        if let Some(v) = self.tree.get(meta_key("high"))? {
+            m.change = m.change.max(be_u64(&v[..8]));
+            m.next_doc = m
+                .next_doc
+                .max(u32::try_from(be_u64(&v[8..])).unwrap_or(u32::MAX));
+        }
+        let mut swept = 0;
+        for key in self.records.iter().keys() {
+            let key = key?;
+            if !<[u8; 32]>::try_from(key.as_ref()).is_ok_and(|h| held.contains(&Hash(h))) {
+                self.records.remove(key)?;
+                swept += 1;
+            }
+        }
+        if swept > 0 {
+            tracing::info!(swept, "removed record bytes that a crash left unreferenced");
+        }
+        Ok(m)
     }
 
-    fn read_meta(&self) -> Result<Meta, Error> {
-        let mut sum = [0u8; 32];
-        if let Some(v) = self.tree.get(meta_key("sum", &[]))? {
-            sum.copy_from_slice(&v);
-        }
-        let mut live = [0u64; 3];
-        for (i, kind) in Kind::ALL.into_iter().enumerate() {
-            live[i] = self.counter(&meta_key("live", &[index::kind_byte(kind)]))?;
-        }
-        Ok(Meta {
-            sum,
-            versions: self.counter(&meta_key("versions", &[]))?,
-            change: self.counter(&meta_key("change", &[]))?,
-            live,
-        })
-    }
-
-    /// Writes record bytes, then the batch and the counters, then drops replaced bytes.
-    fn commit(&self, mut w: Write, meta: &mut Meta) -> Result<Ticket, Error> {
-        w.batch.insert(meta_key("sum", &[]), w.meta.sum.to_vec());
-        w.batch.insert(
-            meta_key("versions", &[]),
-            w.meta.versions.to_be_bytes().to_vec(),
-        );
-        w.batch.insert(
-            meta_key("change", &[]),
-            w.meta.change.to_be_bytes().to_vec(),
-        );
-        for (i, kind) in Kind::ALL.into_iter().enumerate() {
-            w.batch.insert(
-                meta_key("live", &[index::kind_byte(kind)]),
-                w.meta.live[i].to_be_bytes().to_vec(),
-            );
-        }
-        if let Some((author, n)) = &w.author {
-            w.batch
-                .insert(meta_key("n", &author.to_bytes()), n.to_be_bytes().to_vec());
-        }
+    /// Writes record bytes, then the batch, then drops replaced bytes, then updates memory.
+    fn commit(&self, w: Write) -> Result<Ticket, Error> {
         for (hash, bytes) in &w.add {
             self.records.insert(hash.0, bytes.as_slice())?;
         }
@@ -350,12 +428,15 @@ impl Sled {
                 self.records.remove(hash.0)?;
             }
         }
-        *meta = w.meta;
+        self.memory
+            .write()
+            .expect("a writer panicked while updating memory")
+            .absorb(w.delta);
         Ok(self.written.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
     /// The version a header names.
-    fn read(&self, key: &[u8], value: &[u8]) -> Result<Stored, Error> {
+    fn read(&self, key: &[u8], value: &[u8]) -> Result<Held, Error> {
         let corrupt = |reason: String| Error::Corrupt {
             key: hex::encode(key),
             reason,
@@ -369,72 +450,83 @@ impl Sled {
         let record = Record::decode_unverified(&bytes)
             .map_err(|e| corrupt(e.to_string()))?
             .assume_verified();
-        Ok(Stored {
-            record,
-            equivocation: header.equivocation,
-            change: header.change,
-        })
+        Ok(Held { header, record })
     }
 
-    fn load_at(&self, key: &[u8]) -> Result<Option<Stored>, Error> {
+    fn load_at(&self, key: &[u8]) -> Result<Option<Held>, Error> {
         self.tree.get(key)?.map(|v| self.read(key, &v)).transpose()
     }
 
-    fn load(&self, akey: &[u8]) -> Result<Option<Stored>, Error> {
+    fn load(&self, akey: &[u8]) -> Result<Option<Held>, Error> {
         self.load_at(&prefixed(RECORD, akey))
     }
 
-    fn load_evidence(&self, akey: &[u8]) -> Result<Option<Stored>, Error> {
+    fn load_evidence(&self, akey: &[u8]) -> Result<Option<Held>, Error> {
         self.load_at(&prefixed(EVIDENCE, akey))
     }
 
-    /// Address keys under `prefix`, strictly after `after` (a full key), in order.
-    fn scan<'a>(
-        &'a self,
-        prefix: Vec<u8>,
-        after: Option<&[u8]>,
-    ) -> impl Iterator<Item = Result<Vec<u8>, Error>> + 'a {
-        let start = match after {
-            Some(a) => Bound::Excluded([prefix.as_slice(), a].concat()),
-            None => Bound::Included(prefix.clone()),
-        };
-        let skip = prefix.len();
-        self.tree
-            .range((start, Bound::Unbounded))
-            .take_while(move |kv| kv.as_ref().map_or(true, |(k, _)| k.starts_with(&prefix)))
-            .map(move |kv| Ok(kv?.0[skip..].to_vec()))
-    }
-
-    /// Whether every term in `filters` indexes `akey`: checked before any record is read.
-    fn indexed_by_all(&self, akey: &[u8], filters: &[Term]) -> Result<bool, Error> {
-        for term in filters {
-            if !self.tree.contains_key(index_key(term, akey))? {
-                return Ok(false);
+    /// The current versions of `docs`, in order, as long as `keep` says so; and the number
+    /// of the last one read.
+    fn read_docs(
+        &self,
+        docs: impl Iterator<Item = u32>,
+        mut keep: impl FnMut(&Held) -> Result<bool, Error>,
+        limit: usize,
+    ) -> Result<(Vec<Stored>, Option<u32>), Error> {
+        let mut docs = docs.peekable();
+        let mut items = Vec::new();
+        let mut last = None;
+        while docs.peek().is_some() {
+            let akeys: Vec<(u32, Box<[u8]>)> = {
+                let memory = self.memory();
+                docs.by_ref()
+                    .take(CHUNK)
+                    .filter_map(|d| memory.index.akey(d).map(|k| (d, k.into())))
+                    .collect()
+            };
+            for (doc, akey) in akeys {
+                let Some(held) = self.load(&akey)? else {
+                    continue;
+                };
+                if !keep(&held)? {
+                    continue;
+                }
+                if items.len() == limit {
+                    return Ok((items, last));
+                }
+                items.push(held.stored());
+                last = Some(doc);
             }
         }
-        Ok(true)
+        Ok((items, None))
     }
 }
 
 impl Store for Sled {
     fn apply(&self, record: &Record) -> Result<(Outcome, Ticket), Error> {
-        let mut meta = self.lock();
+        let _writer = self
+            .writer
+            .lock()
+            .expect("a writer panicked while holding the lock");
         let akey = address_key(&record.address());
         let current = self.load(&akey)?;
         let incoming = Head::of(record);
-        let mut w = Write::new(&meta);
+        let mut w = Write::new(&self.memory());
         let outcome = match &current {
             None => {
-                w.author = Some((record.author, self.author_count(&record.author)? + 1));
-                w.link(&akey, record, false);
+                let doc = w.delta.next_doc;
+                w.delta.next_doc += 1;
+                w.delta.new_address = Some(record.author);
+                w.link(&akey, doc, record, false);
                 Outcome::New
             }
             Some(held) => {
                 let held_head = Head {
                     seq: held.record.seq,
                     hash: held.record.hash(),
-                    equivocation: held.equivocation,
+                    equivocation: held.header.equivocation,
                 };
+                let doc = held.header.doc;
                 let evidence = self.load_evidence(&akey)?;
                 let known = evidence
                     .as_ref()
@@ -452,27 +544,30 @@ impl Store for Sled {
                     ));
                 }
                 if merged.seq > held_head.seq {
-                    w.unlink(&akey, held);
+                    w.unlink(held);
                     if let Some(e) = &evidence {
                         w.drop_evidence(&akey, e);
                     }
-                    w.link(&akey, record, false);
+                    w.link(&akey, doc, record, false);
                     Outcome::Replaced
                 } else if merged.hash == incoming.hash {
-                    w.unlink(&akey, held);
-                    w.link(&akey, record, true);
-                    w.keep_evidence(&akey, &held.record, evidence.as_ref());
+                    w.unlink(held);
+                    w.link(&akey, doc, record, true);
+                    w.keep_evidence(&akey, doc, &held.record, evidence.as_ref());
                     Outcome::Equivocation { won: true }
                 } else {
                     // The held version stays, flagged; the newcomer may become the evidence.
-                    let flagged = Header::of(&held.record, held.change, true);
+                    let flagged = Header {
+                        equivocation: true,
+                        ..held.header
+                    };
                     w.batch.insert(prefixed(RECORD, &akey), flagged.encode());
-                    w.keep_evidence(&akey, record, evidence.as_ref());
+                    w.keep_evidence(&akey, doc, record, evidence.as_ref());
                     Outcome::Equivocation { won: false }
                 }
             }
         };
-        Ok((outcome, self.commit(w, &mut meta)?))
+        Ok((outcome, self.commit(w)?))
     }
 
     fn sync(&self, ticket: Ticket) -> Result<(), Error> {
@@ -508,7 +603,7 @@ impl Store for Sled {
     }
 
     fn get(&self, address: &Address) -> Result<Option<Stored>, Error> {
-        self.load(&address_key(address))
+        Ok(self.load(&address_key(address))?.map(Held::stored))
     }
 
     fn search(&self, q: &Query) -> Result<Page, Error> {
@@ -533,81 +628,42 @@ impl Store for Sled {
             .cursor
             .as_deref()
             .map(|c| {
-                hex::decode(c)
+                c.parse::<u32>()
                     .map_err(|_| Error::Query(format!("`{c}` is not a cursor this node gave")))
             })
             .transpose()?;
-        let limit = q.limit.clamp(1, MAX_LIMIT);
-
-        let candidates: Box<dyn Iterator<Item = Result<Vec<u8>, Error>>> = match q.near {
-            Some((lat, lon, km)) => {
-                if !(0.0..=MAX_NEAR_KM).contains(&km)
-                    || !(-90.0..=90.0).contains(&lat)
-                    || !(-180.0..=180.0).contains(&lon)
-                {
-                    return Err(Error::Query(format!(
-                        "`near` is lat,lon,km with lat in ±90, lon in ±180 and km from 0 to {MAX_NEAR_KM}"
-                    )));
-                }
-                let mut keys = std::collections::BTreeSet::new();
-                for cell in index::cells_near(lat, lon, km) {
-                    let prefix = prefixed(INDEX, &Term::cell(cell).0);
-                    for kv in self.tree.scan_prefix(&prefix) {
-                        let (key, point) = kv?;
-                        let Ok(point): Result<[u8; 8], _> = point.as_ref().try_into() else {
-                            continue;
-                        };
-                        let degrees = |b: &[u8]| {
-                            f64::from(i32::from_be_bytes([b[0], b[1], b[2], b[3]])) / 1e7
-                        };
-                        if index::distance_km(
-                            (lat, lon),
-                            (degrees(&point[..4]), degrees(&point[4..])),
-                        ) <= km
-                        {
-                            keys.insert(key[prefix.len()..].to_vec());
-                        }
-                    }
-                }
-                let start = after.clone();
-                Box::new(
-                    keys.into_iter()
-                        .filter(move |k| start.as_ref().is_none_or(|a| k > a))
-                        .map(Ok),
-                )
-            }
-            None => {
-                // Drive the scan with the most selective filter; check the others per key.
-                let driver = filters.remove(if filters.len() > 1 { 1 } else { 0 });
-                filters.push(driver.clone());
-                Box::new(self.scan(prefixed(INDEX, &driver.0), after.as_deref()))
-            }
-        };
-
-        let mut items = Vec::new();
-        let mut next_cursor = None;
-        for akey in candidates {
-            let akey = akey?;
-            if !self.indexed_by_all(&akey, &filters)? {
-                continue;
-            }
-            let Some(stored) = self.load(&akey)? else {
-                continue;
-            };
-            if let Some(want) = q.confirmed
-                && self.confirmation(&stored.record)?.confirmed != want
-            {
-                continue;
-            }
-            if items.len() == limit {
-                next_cursor = items
-                    .last()
-                    .map(|s: &Stored| hex::encode(address_key(&s.record.address())));
-                break;
-            }
-            items.push(stored);
+        if let Some((lat, lon, km)) = q.near
+            && (!(0.0..=MAX_NEAR_KM).contains(&km)
+                || !(-90.0..=90.0).contains(&lat)
+                || !(-180.0..=180.0).contains(&lon))
+        {
+            return Err(Error::Query(format!(
+                "`near` is lat,lon,km with lat in ±90, lon in ±180 and km from 0 to {MAX_NEAR_KM}"
+            )));
         }
-        Ok(Page { items, next_cursor })
+        let found = {
+            let memory = self.memory();
+            let mut found = memory.index.matching(&filters);
+            if let Some((lat, lon, km)) = q.near {
+                found &= memory.index.near(lat, lon, km);
+            }
+            if let Some(after) = after {
+                found.remove_range(..=after);
+            }
+            found
+        };
+        let (items, last) = self.read_docs(
+            found.iter(),
+            |held| match q.confirmed {
+                Some(want) => Ok(self.confirmation(&held.record)?.confirmed == want),
+                None => Ok(true),
+            },
+            q.limit.clamp(1, MAX_LIMIT),
+        )?;
+        Ok(Page {
+            items,
+            next_cursor: last.map(|doc| doc.to_string()),
+        })
     }
 
     fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error> {
@@ -618,24 +674,25 @@ impl Store for Sled {
             if k[0] != CHANGE {
                 break;
             }
-            if let Some(stored) = self.load(&akey)? {
-                out.push(stored);
+            if let Some(held) = self.load(&akey)? {
+                out.push(held.stored());
             }
         }
         Ok(out)
     }
 
     fn summary(&self) -> Result<Summary, Error> {
-        let meta = self.lock().clone();
+        let memory = self.memory();
+        let versions = memory.items.len() as u64;
         let mut hasher = Sha256::new();
         hasher.update(b"maillage-state-v1:");
-        hasher.update(meta.versions.to_be_bytes());
-        hasher.update(meta.sum);
+        hasher.update(versions.to_be_bytes());
+        hasher.update(memory.sum);
         Ok(Summary {
-            records: Kind::ALL.into_iter().zip(meta.live).collect(),
-            versions: meta.versions,
+            records: Kind::ALL.into_iter().zip(memory.live).collect(),
+            versions,
             digest: hex::encode(hasher.finalize()),
-            last_change: meta.change,
+            last_change: memory.change,
         })
     }
 
@@ -647,18 +704,16 @@ impl Store for Sled {
             });
         };
         let target = collaboration.address().to_string();
-        let mut endorsed_by = Vec::new();
-        for akey in self.scan(prefixed(INDEX, &Term::target(&target).0), None) {
-            let Some(stored) = self.load(&akey?)? else {
-                continue;
-            };
-            if let Body::Endorsement(e) = &stored.record.body
-                && e.stance == Stance::Confirmed
-                && e.target == target
-            {
-                endorsed_by.push(stored.record.author);
-            }
-        }
+        let endorsements = self.memory().index.matching(&[Term::target(&target)]);
+        let (endorsements, _) = self.read_docs(endorsements.iter(), |_| Ok(true), usize::MAX)?;
+        let mut endorsed_by: Vec<Author> = endorsements
+            .into_iter()
+            .filter(|s| {
+                matches!(&s.record.body, Body::Endorsement(e)
+                    if e.stance == Stance::Confirmed && e.target == target)
+            })
+            .map(|s| s.record.author)
+            .collect();
         endorsed_by.sort();
         endorsed_by.dedup();
         let signed = |reference: &str| {
@@ -674,45 +729,60 @@ impl Store for Sled {
     }
 
     fn items(&self) -> Result<Vec<(u64, Hash)>, Error> {
-        let mut items = Vec::new();
-        for key in self.tree.scan_prefix([ITEM]).keys() {
-            let key = key?;
-            let mut hash = [0u8; 32];
-            hash.copy_from_slice(&key[9..41]);
-            items.push((be_u64(&key[1..9]), Hash(hash)));
-        }
-        Ok(items)
+        Ok(self.memory().items.iter().copied().collect())
     }
 
     fn get_by_hash(&self, hash: &Hash) -> Result<Option<Stored>, Error> {
-        match self.tree.get(prefixed(BY_HASH, &hash.0))? {
-            Some(key) => self.load_at(&key),
-            None => Ok(None),
+        let Some(bytes) = self.records.get(hash.0)? else {
+            return Ok(None);
+        };
+        let record = Record::decode_unverified(&bytes)
+            .map_err(|e| Error::Corrupt {
+                key: hash.to_string(),
+                reason: e.to_string(),
+            })?
+            .assume_verified();
+        // Held as the current version or as evidence; otherwise bytes awaiting their sweep.
+        let akey = address_key(&record.address());
+        for prefix in [RECORD, EVIDENCE] {
+            let key = prefixed(prefix, &akey);
+            if let Some(value) = self.tree.get(&key)?
+                && Header::decode(&value).is_some_and(|h| h.hash == *hash)
+            {
+                return Ok(Some(self.read(&key, &value)?.stored()));
+            }
         }
+        Ok(None)
     }
 
     fn author_count(&self, author: &Author) -> Result<u64, Error> {
-        self.counter(&meta_key("n", &author.to_bytes()))
+        Ok(self.memory().authors.get(author).copied().unwrap_or(0))
     }
 
     fn purge_author(&self, author: &Author) -> Result<u64, Error> {
-        let mut meta = self.lock();
-        let mut w = Write::new(&meta);
+        let _writer = self
+            .writer
+            .lock()
+            .expect("a writer panicked while holding the lock");
+        let mut w = Write::new(&self.memory());
         let mut purged = 0;
-        for rest in self.scan(prefixed(RECORD, &author.to_bytes()), None) {
-            let akey = [author.to_bytes().as_slice(), &rest?].concat();
-            if let Some(stored) = self.load(&akey)? {
-                w.unlink(&akey, &stored);
-                w.batch.remove(prefixed(RECORD, &akey));
-                purged += 1;
-            }
-            if let Some(evidence) = self.load_evidence(&akey)? {
-                w.drop_evidence(&akey, &evidence);
+        for kv in self.tree.scan_prefix(prefixed(RECORD, &author.to_bytes())) {
+            let (key, value) = kv?;
+            let akey = &key[1..];
+            let held = self.read(&key, &value)?;
+            w.unlink(&held);
+            w.batch.remove(key.as_ref());
+            purged += 1;
+            if let Some(evidence) = self.load_evidence(akey)? {
+                w.drop_evidence(akey, &evidence);
             }
         }
-        w.author = Some((*author, 0));
-        let ticket = self.commit(w, &mut meta)?;
-        drop(meta);
+        // Numbers handed out stay handed out, even when their holders go.
+        let mut high = w.delta.change.to_be_bytes().to_vec();
+        high.extend_from_slice(&u64::from(w.delta.next_doc).to_be_bytes());
+        w.batch.insert(meta_key("high"), high);
+        w.delta.purged = Some(*author);
+        let ticket = self.commit(w)?;
         self.sync(ticket)?;
         Ok(purged)
     }

@@ -1,8 +1,11 @@
-//! What a record is found by: index terms, text tokens and geographic cells, computed with
-//! no I/O.
+//! What a record is found by: index terms, text tokens and geographic cells, and the
+//! in-memory [`Index`] from terms to the records they find. No I/O.
+
+use std::collections::HashMap;
 
 use maillage_core::body::{Body, Organisation};
 use maillage_core::{Address, Kind, Record};
+use roaring::RoaringBitmap;
 
 /// Bytes that order and identify an address: author key, kind, id.
 pub(crate) fn address_key(address: &Address) -> Vec<u8> {
@@ -20,9 +23,8 @@ pub(crate) fn kind_byte(kind: Kind) -> u8 {
     }
 }
 
-/// One index term: a tag and a value. Encoded as `tag value 0x00`, followed in the index by
-/// the address key; values never hold a NUL, and fixed-width ones (keys) cannot run over.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// One index term: a tag and a value, encoded as `tag value 0x00`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Term(pub Vec<u8>);
 
 impl Term {
@@ -76,10 +78,6 @@ impl Term {
 
     pub fn cell(cell: (i16, i16)) -> Term {
         Term::new(b'g', format!("{}:{}", cell.0, cell.1).as_bytes())
-    }
-
-    pub fn is_cell(&self) -> bool {
-        self.0.first() == Some(&b'g')
     }
 }
 
@@ -175,6 +173,121 @@ pub(crate) fn terms(record: &Record) -> Vec<Term> {
     terms.sort();
     terms.dedup();
     terms
+}
+
+/// What the index holds of one version: the terms it is found by, and its point.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    terms: Vec<Term>,
+    /// Latitude and longitude in degrees.
+    point: Option<(f64, f64)>,
+}
+
+impl Entry {
+    pub fn of(record: &Record) -> Entry {
+        let point = match &record.body {
+            Body::Organisation(o) => o.location.map(|l| (l.lat(), l.lon())),
+            _ => None,
+        };
+        Entry {
+            terms: terms(record),
+            point,
+        }
+    }
+}
+
+/// An address as the index knows it.
+#[derive(Debug)]
+struct Doc {
+    akey: Box<[u8]>,
+    point: Option<(f64, f64)>,
+}
+
+/// Which addresses each term finds. An address is a document, numbered on this node when its
+/// first version arrives (the number is kept in its header); numbers order search results.
+/// Lives in memory and is rebuilt from the records when the store opens, so that a write
+/// touches no index key on disk.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    postings: HashMap<Term, RoaringBitmap>,
+    docs: Vec<Option<Doc>>,
+}
+
+impl Index {
+    /// Makes document `doc`, at address key `akey`, found by `entry`.
+    pub fn add(&mut self, doc: u32, akey: &[u8], entry: Entry) {
+        for term in entry.terms {
+            self.postings.entry(term).or_default().insert(doc);
+        }
+        let slot = doc as usize;
+        if self.docs.len() <= slot {
+            self.docs.resize_with(slot + 1, || None);
+        }
+        self.docs[slot] = Some(Doc {
+            akey: akey.into(),
+            point: entry.point,
+        });
+    }
+
+    /// Stops `entry`, which `add` gave `doc`, from finding it.
+    pub fn remove(&mut self, doc: u32, entry: &Entry) {
+        for term in &entry.terms {
+            if let Some(found) = self.postings.get_mut(term) {
+                found.remove(doc);
+                if found.is_empty() {
+                    self.postings.remove(term);
+                }
+            }
+        }
+        if let Some(slot) = self.docs.get_mut(doc as usize) {
+            *slot = None;
+        }
+    }
+
+    /// Documents that every term finds.
+    pub fn matching(&self, terms: &[Term]) -> RoaringBitmap {
+        let Some(mut sets) = terms
+            .iter()
+            .map(|t| self.postings.get(t))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return RoaringBitmap::new();
+        };
+        sets.sort_by_key(|s| s.len());
+        let Some((first, rest)) = sets.split_first() else {
+            return RoaringBitmap::new();
+        };
+        let mut found = (*first).clone();
+        for set in rest {
+            found &= *set;
+        }
+        found
+    }
+
+    /// Documents whose point is within `km` of (`lat`, `lon`).
+    pub fn near(&self, lat: f64, lon: f64, km: f64) -> RoaringBitmap {
+        let mut found = RoaringBitmap::new();
+        for cell in cells_near(lat, lon, km) {
+            let Some(docs) = self.postings.get(&Term::cell(cell)) else {
+                continue;
+            };
+            found.extend(docs.iter().filter(|&doc| {
+                self.doc(doc)
+                    .and_then(|d| d.point)
+                    .is_some_and(|p| distance_km((lat, lon), p) <= km)
+            }));
+        }
+        found
+    }
+
+    fn doc(&self, doc: u32) -> Option<&Doc> {
+        self.docs.get(doc as usize).and_then(Option::as_ref)
+    }
+
+    /// The address key of a document.
+    pub fn akey(&self, doc: u32) -> Option<&[u8]> {
+        self.doc(doc).map(|d| &*d.akey)
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub enum Error {
     Sled(#[from] sled::Error),
     #[error("storage holds an unreadable record at {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("{0}")]
+    Layout(String),
     #[error("storage flush failed: {0}")]
     Flush(String),
     #[error("query: {0}")]
