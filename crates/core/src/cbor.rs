@@ -6,6 +6,8 @@
 //! data (a long head, an indefinite length, unsorted or repeated keys, trailing bytes, a float,
 //! a tag) is an error, so one value has one encoding and a signature covers one byte string.
 
+use std::ops::Range;
+
 use ciborium::Value;
 
 use crate::Error;
@@ -34,11 +36,33 @@ pub fn decode(bytes: &[u8]) -> Result<Value, Error> {
     Ok(value)
 }
 
+/// A map entry: key, value, and where its bytes lie in the input.
+pub type Entry = (Value, Value, Range<usize>);
+
+/// Decodes one canonical CBOR map that spans all of `bytes`, keeping where each entry lies:
+/// dropping entries from a canonical map leaves the others canonical, so a part of the map
+/// can be re-encoded by copying bytes.
+pub fn decode_map(bytes: &[u8], what: &str) -> Result<Vec<Entry>, Error> {
+    let mut reader = Reader { bytes, pos: 0 };
+    let (major, _, n) = reader.head()?;
+    if major != 5 {
+        return Err(Error::Malformed(format!("{what} is a CBOR map")));
+    }
+    let entries = reader.entries(n, 0, 0)?;
+    if reader.pos != bytes.len() {
+        return Err(non_canonical(format!(
+            "{} trailing bytes after the item",
+            bytes.len() - reader.pos
+        )));
+    }
+    Ok(entries)
+}
+
 fn non_canonical(why: impl Into<String>) -> Error {
     Error::NotCanonical(why.into())
 }
 
-fn write_head(major: u8, n: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_head(major: u8, n: u64, out: &mut Vec<u8>) {
     let major = major << 5;
     if n < 24 {
         out.push(major | n as u8);
@@ -194,30 +218,12 @@ impl<'a> Reader<'a> {
                     .collect::<Result<Vec<_>, _>>()?;
                 Value::Array(items)
             }
-            5 => {
-                self.check_count(n, at)?;
-                let mut entries = Vec::with_capacity(n as usize);
-                let mut previous: Option<&[u8]> = None;
-                for _ in 0..n {
-                    let key_at = self.pos;
-                    let key = self.value(depth + 1)?;
-                    if !matches!(key, Value::Text(_)) {
-                        return Err(non_canonical(format!(
-                            "map key at offset {key_at} is not text"
-                        )));
-                    }
-                    let key_bytes = &self.bytes[key_at..self.pos];
-                    if previous.is_some_and(|p| p >= key_bytes) {
-                        return Err(non_canonical(format!(
-                            "map key at offset {key_at} is out of order or repeated"
-                        )));
-                    }
-                    previous = Some(key_bytes);
-                    let value = self.value(depth + 1)?;
-                    entries.push((key, value));
-                }
-                Value::Map(entries)
-            }
+            5 => Value::Map(
+                self.entries(n, at, depth)?
+                    .into_iter()
+                    .map(|(key, value, _)| (key, value))
+                    .collect(),
+            ),
             6 => {
                 return Err(non_canonical(format!(
                     "tag at offset {at}: tags are not allowed"
@@ -239,6 +245,32 @@ impl<'a> Reader<'a> {
                 }
             },
         })
+    }
+
+    /// The `n` entries of a map whose head was at `at`, each with the span of its bytes.
+    fn entries(&mut self, n: u64, at: usize, depth: usize) -> Result<Vec<Entry>, Error> {
+        self.check_count(n, at)?;
+        let mut entries = Vec::with_capacity(n as usize);
+        let mut previous: Option<&[u8]> = None;
+        for _ in 0..n {
+            let key_at = self.pos;
+            let key = self.value(depth + 1)?;
+            if !matches!(key, Value::Text(_)) {
+                return Err(non_canonical(format!(
+                    "map key at offset {key_at} is not text"
+                )));
+            }
+            let key_bytes = &self.bytes[key_at..self.pos];
+            if previous.is_some_and(|p| p >= key_bytes) {
+                return Err(non_canonical(format!(
+                    "map key at offset {key_at} is out of order or repeated"
+                )));
+            }
+            previous = Some(key_bytes);
+            let value = self.value(depth + 1)?;
+            entries.push((key, value, key_at..self.pos));
+        }
+        Ok(entries)
     }
 
     fn check_count(&self, n: u64, at: usize) -> Result<(), Error> {

@@ -1,7 +1,9 @@
 //! Author keys and their `did:key` form.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
@@ -10,6 +12,10 @@ use crate::Error;
 /// Multicodec prefix of an Ed25519 public key (`ed25519-pub`, varint of 0xed).
 const ED25519_PUB: [u8; 2] = [0xed, 0x01];
 const DID_PREFIX: &str = "did:key:z";
+/// Keys checked lately, kept because decompressing a point costs a fifth of a signature
+/// check and every record carries its author's key, while a federation has few authors.
+static CHECKED: LazyLock<Mutex<HashMap<[u8; 32], VerifyingKey>>> = LazyLock::new(Mutex::default);
+const CHECKED_MAX: usize = 4096;
 
 /// The public key of a record's author; also the node's libp2p identity.
 ///
@@ -20,6 +26,10 @@ pub struct Author(VerifyingKey);
 
 impl Author {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, Error> {
+        let checked = || CHECKED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(key) = checked().get(bytes) {
+            return Ok(Self(*key));
+        }
         let key = VerifyingKey::from_bytes(bytes)
             .map_err(|_| Error::Key("the author key is not a valid Ed25519 point".into()))?;
         if key.is_weak() {
@@ -27,6 +37,11 @@ impl Author {
                 "the author key is a weak (small-order) key".into(),
             ));
         }
+        let mut checked = checked();
+        if checked.len() >= CHECKED_MAX {
+            checked.clear();
+        }
+        checked.insert(*bytes, key);
         Ok(Self(key))
     }
 

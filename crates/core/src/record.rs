@@ -370,12 +370,14 @@ impl Record {
         if bytes.len() > MAX_RECORD {
             return Err(Error::TooLarge { size: bytes.len() });
         }
-        let Value::Map(entries) = cbor::decode(bytes)? else {
-            return Err(Error::Malformed("a record is a CBOR map".into()));
-        };
+        let entries = cbor::decode_map(bytes, "a record")?;
+        // What the signature covers: the same map without `sig`, copied rather than encoded
+        // again (a canonical map less one entry is canonical).
+        let mut unsigned = Vec::with_capacity(bytes.len());
+        cbor::write_head(5, entries.len().saturating_sub(1) as u64, &mut unsigned);
         let mut fields: [Option<Value>; 8] = Default::default();
         const NAMES: [&str; 8] = ["v", "author", "kind", "id", "seq", "time", "body", "sig"];
-        for (key, value) in entries {
+        for (key, value, span) in entries {
             let Value::Text(key) = key else {
                 return Err(Error::Malformed("a record key is not text".into()));
             };
@@ -387,6 +389,9 @@ impl Record {
                     problem: "is not a record field (v, author, kind, id, seq, time, body, sig)"
                         .into(),
                 })?;
+            if key != "sig" {
+                unsigned.extend_from_slice(&bytes[span]);
+            }
             fields[slot] = Some(value);
         }
         let mut fields = fields.into_iter().zip(NAMES).map(|(value, name)| {
@@ -448,9 +453,6 @@ impl Record {
             problem: "must be a 64-byte Ed25519 signature".into(),
         })?;
         let typed = body_from_value(kind, &body)?;
-        let unsigned = cbor::encode(&Value::Map(unsigned_map(
-            &author, kind, &id, seq, time, body,
-        )))?;
         Ok(Unverified {
             record: Record {
                 author,

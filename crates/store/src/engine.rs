@@ -1,10 +1,9 @@
 //! The sled engine. On disk is what a crash must not lose; what can be derived from it lives
-//! in memory and is rebuilt when the store opens, so that a write touches three keys.
+//! in memory and is rebuilt when the store opens, so that a write touches two keys.
 //!
 //! Tree `maillage`, small keys with prefixes:
 //! - `R` address key → header: flags (1 byte), change position (8), seq (8), hash (32),
 //!   document number (4);
-//! - `C` change position → address key: one entry per address, its latest change;
 //! - `E` address key → header of the evidence of an equivocation: the lowest-hash version
 //!   that lost to the current one with the same `seq`, kept so that every node learns of it;
 //! - `M` name → the layout version, and the highest change position and document number
@@ -12,8 +11,9 @@
 //!
 //! and tree `records`, hash → signed record bytes.
 //!
-//! In memory ([`Memory`]): the search [`Index`], the `(time, hash)` items that reconciliation
-//! runs over, addresses per author, and the counters and running sum behind the state digest.
+//! In memory ([`Memory`]): the search [`Index`], the change log (each address at its latest
+//! change), the `(time, hash)` items that reconciliation runs over, addresses per author, and
+//! the counters and running sum behind the state digest.
 //!
 //! Each change to the first tree is one atomic `apply_batch`, so a crash leaves the old state
 //! or the new one, never half of both. Record bytes are written before the batch that refers
@@ -22,7 +22,7 @@
 //! their batch is applied; durability comes from [`Store::sync`], where concurrent writers
 //! share one flush.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -35,7 +35,6 @@ use crate::index::{self, Entry, Index, Term, address_key};
 use crate::{Confirmation, Error, Outcome, Page, Query, Store, Stored, Summary, Ticket};
 
 const RECORD: u8 = b'R';
-const CHANGE: u8 = b'C';
 const META: u8 = b'M';
 const EVIDENCE: u8 = b'E';
 
@@ -168,6 +167,8 @@ impl Held {
 struct Memory {
     index: Index,
     items: BTreeSet<(u64, Hash)>,
+    /// Change position → document.
+    changes: BTreeMap<u64, u32>,
     authors: HashMap<Author, u64>,
     sum: [u8; 32],
     live: [u64; 3],
@@ -197,13 +198,15 @@ impl Memory {
         for item in d.held {
             self.hold(item);
         }
-        for (doc, entry, kind) in d.unindexed {
+        for (doc, entry, kind, change) in d.unindexed {
+            self.changes.remove(&change);
             self.index.remove(doc, &entry);
             if let Some(k) = kind {
                 self.live[index::kind_byte(k) as usize] -= 1;
             }
         }
-        for (doc, akey, entry, kind) in d.indexed {
+        for (doc, akey, entry, kind, change) in d.indexed {
+            self.changes.insert(change, doc);
             self.index.add(doc, &akey, entry);
             if let Some(k) = kind {
                 self.live[index::kind_byte(k) as usize] += 1;
@@ -220,13 +223,14 @@ impl Memory {
     }
 }
 
-/// What a write changes in [`Memory`]. A kind is given for live (not deleted) versions.
+/// What a write changes in [`Memory`]: items, and documents with their entry, kind if live
+/// (not deleted), and change position.
 #[derive(Default)]
 struct Delta {
     held: Vec<(u64, Hash)>,
     forgotten: Vec<(u64, Hash)>,
-    indexed: Vec<(u32, Vec<u8>, Entry, Option<Kind>)>,
-    unindexed: Vec<(u32, Entry, Option<Kind>)>,
+    indexed: Vec<(u32, Vec<u8>, Entry, Option<Kind>, u64)>,
+    unindexed: Vec<(u32, Entry, Option<Kind>, u64)>,
     new_address: Option<Author>,
     purged: Option<Author>,
     change: u64,
@@ -270,9 +274,8 @@ impl Write {
             old.header.doc,
             Entry::of(&old.record),
             live_kind(&old.record),
+            old.header.change,
         ));
-        self.batch
-            .remove(prefixed(CHANGE, &old.header.change.to_be_bytes()));
         self.forget(&old.record);
     }
 
@@ -281,13 +284,13 @@ impl Write {
         self.delta.change += 1;
         let header = Header::of(record, self.delta.change, doc, equivocation);
         self.batch.insert(prefixed(RECORD, akey), header.encode());
-        self.batch.insert(
-            prefixed(CHANGE, &self.delta.change.to_be_bytes()),
+        self.delta.indexed.push((
+            doc,
             akey.to_vec(),
-        );
-        self.delta
-            .indexed
-            .push((doc, akey.to_vec(), Entry::of(record), live_kind(record)));
+            Entry::of(record),
+            live_kind(record),
+            self.delta.change,
+        ));
         self.hold(record);
     }
 
@@ -389,6 +392,7 @@ impl Sled {
                     continue;
                 }
                 m.change = m.change.max(header.change);
+                m.changes.insert(header.change, header.doc);
                 m.next_doc = m.next_doc.max(header.doc + 1);
                 *m.authors.entry(record.author).or_default() += 1;
                 if let Some(kind) = live_kind(&record) {
@@ -503,24 +507,27 @@ impl Sled {
 }
 
 impl Store for Sled {
-    fn apply(&self, record: &Record) -> Result<(Outcome, Ticket), Error> {
+    fn apply(&self, record: Record) -> Result<(Outcome, Stored, Ticket), Error> {
         let _writer = self
             .writer
             .lock()
             .expect("a writer panicked while holding the lock");
         let akey = address_key(&record.address());
-        let current = self.load(&akey)?;
-        let incoming = Head::of(record);
+        let unchanged = |outcome, held: Held| {
+            let ticket = self.written.load(Ordering::SeqCst);
+            Ok((outcome, held.stored(), ticket))
+        };
         let mut w = Write::new(&self.memory());
-        let outcome = match &current {
+        let (outcome, equivocation) = match self.load(&akey)? {
             None => {
                 let doc = w.delta.next_doc;
                 w.delta.next_doc += 1;
                 w.delta.new_address = Some(record.author);
-                w.link(&akey, doc, record, false);
-                Outcome::New
+                w.link(&akey, doc, &record, false);
+                (Outcome::New, false)
             }
             Some(held) => {
+                let incoming = Head::of(&record);
                 let held_head = Head {
                     seq: held.record.seq,
                     hash: held.record.hash(),
@@ -532,42 +539,50 @@ impl Store for Sled {
                     .as_ref()
                     .is_some_and(|e| e.record.hash() == incoming.hash);
                 if held_head.hash == incoming.hash || known {
-                    return Ok((Outcome::Duplicate, self.written.load(Ordering::SeqCst)));
+                    return unchanged(Outcome::Duplicate, held);
                 }
                 let merged = held_head.merge(incoming);
                 if merged.seq > incoming.seq {
-                    return Ok((
-                        Outcome::Stale {
-                            current: held_head.seq,
-                        },
-                        self.written.load(Ordering::SeqCst),
-                    ));
+                    let current = held_head.seq;
+                    return unchanged(Outcome::Stale { current }, held);
                 }
                 if merged.seq > held_head.seq {
-                    w.unlink(held);
+                    w.unlink(&held);
                     if let Some(e) = &evidence {
                         w.drop_evidence(&akey, e);
                     }
-                    w.link(&akey, doc, record, false);
-                    Outcome::Replaced
+                    w.link(&akey, doc, &record, false);
+                    (Outcome::Replaced, false)
                 } else if merged.hash == incoming.hash {
-                    w.unlink(held);
-                    w.link(&akey, doc, record, true);
+                    w.unlink(&held);
+                    w.link(&akey, doc, &record, true);
                     w.keep_evidence(&akey, doc, &held.record, evidence.as_ref());
-                    Outcome::Equivocation { won: true }
+                    (Outcome::Equivocation { won: true }, true)
                 } else {
                     // The held version stays, flagged; the newcomer may become the evidence.
-                    let flagged = Header {
-                        equivocation: true,
-                        ..held.header
+                    let held = Held {
+                        header: Header {
+                            equivocation: true,
+                            ..held.header
+                        },
+                        record: held.record,
                     };
-                    w.batch.insert(prefixed(RECORD, &akey), flagged.encode());
-                    w.keep_evidence(&akey, doc, record, evidence.as_ref());
-                    Outcome::Equivocation { won: false }
+                    w.batch
+                        .insert(prefixed(RECORD, &akey), held.header.encode());
+                    w.keep_evidence(&akey, doc, &record, evidence.as_ref());
+                    let ticket = self.commit(w)?;
+                    return Ok((Outcome::Equivocation { won: false }, held.stored(), ticket));
                 }
             }
         };
-        Ok((outcome, self.commit(w)?))
+        let change = w.delta.change;
+        let ticket = self.commit(w)?;
+        let stored = Stored {
+            record,
+            equivocation,
+            change,
+        };
+        Ok((outcome, stored, ticket))
     }
 
     fn sync(&self, ticket: Ticket) -> Result<(), Error> {
@@ -667,18 +682,14 @@ impl Store for Sled {
     }
 
     fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error> {
-        let start = prefixed(CHANGE, &since.saturating_add(1).to_be_bytes());
-        let mut out = Vec::new();
-        for kv in self.tree.range(start..).take(limit) {
-            let (k, akey) = kv?;
-            if k[0] != CHANGE {
-                break;
-            }
-            if let Some(held) = self.load(&akey)? {
-                out.push(held.stored());
-            }
-        }
-        Ok(out)
+        let docs: Vec<u32> = self
+            .memory()
+            .changes
+            .range(since.saturating_add(1)..)
+            .take(limit)
+            .map(|(_, doc)| *doc)
+            .collect();
+        Ok(self.read_docs(docs.into_iter(), |_| Ok(true), limit)?.0)
     }
 
     fn summary(&self) -> Result<Summary, Error> {

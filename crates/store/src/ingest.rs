@@ -175,34 +175,30 @@ impl Ingest {
         batch: &[B],
         source: Source,
     ) -> Vec<Result<Accepted, Rejection>> {
-        let staged: Vec<Result<(maillage_core::Address, Outcome, Ticket), Rejection>> = batch
+        let staged: Vec<Result<(Accepted, Ticket), Rejection>> = batch
             .iter()
             .map(|bytes| self.stage(bytes.as_ref()))
             .collect();
         let ticket = staged
             .iter()
-            .filter_map(|s| s.as_ref().ok().map(|s| s.2))
+            .filter_map(|s| s.as_ref().ok().map(|s| s.1))
             .max();
         let synced = ticket.map_or(Ok(()), |t| self.store.sync(t));
         let results: Vec<Result<Accepted, Rejection>> = staged
             .into_iter()
             .map(|staged| {
-                let (address, outcome, _) = staged?;
+                let (accepted, _) = staged?;
                 if let Err(e) = &synced {
                     return Err(Rejection::Store(Error::Flush(e.to_string())));
                 }
-                let current = self.store.get(&address)?.ok_or_else(|| Error::Corrupt {
-                    key: address.to_string(),
-                    reason: "vanished after a write".into(),
-                })?;
-                if outcome.stored() {
+                if accepted.outcome.stored() {
                     // Nobody listening is fine: events are a convenience, the change log is the record.
                     let _ = self.events.send(Event {
                         source,
-                        stored: Arc::new(current.clone()),
+                        stored: Arc::new(accepted.current.clone()),
                     });
                 }
-                Ok(Accepted { outcome, current })
+                Ok(accepted)
             })
             .collect();
         let mut counters = self.counters();
@@ -227,7 +223,7 @@ impl Ingest {
     }
 
     /// Everything up to the write; durability is the caller's flush.
-    fn stage(&self, bytes: &[u8]) -> Result<(maillage_core::Address, Outcome, Ticket), Rejection> {
+    fn stage(&self, bytes: &[u8]) -> Result<(Accepted, Ticket), Rejection> {
         let unverified = Record::decode_unverified(bytes)?;
         let record = unverified.record();
         if let Some(why) = self.policy.refusal(&record.author) {
@@ -259,14 +255,14 @@ impl Ingest {
             }
         }
         let record = unverified.verify()?;
-        let (outcome, ticket) = self.store.apply(&record)?;
+        let (outcome, current, ticket) = self.store.apply(record)?;
         if let Outcome::Stale { current } = outcome {
             return Err(Rejection::Stale {
                 address: address.to_string(),
                 current,
             });
         }
-        Ok((address, outcome, ticket))
+        Ok((Accepted { outcome, current }, ticket))
     }
 
     /// Signs the next version of one of this node's addresses and ingests it.

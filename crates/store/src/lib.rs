@@ -153,8 +153,9 @@ pub struct Confirmation {
 /// The node's storage. Writes return a [`Ticket`]; nothing is acknowledged to anyone before
 /// [`Store::sync`] has made it durable.
 pub trait Store: Send + Sync + 'static {
-    /// Merges one verified version into the store.
-    fn apply(&self, record: &Record) -> Result<(Outcome, Ticket), Error>;
+    /// Merges one verified version into the store; returns what became of it and the
+    /// version the address has now.
+    fn apply(&self, record: Record) -> Result<(Outcome, Stored, Ticket), Error>;
     /// Returns once every write up to `ticket` is on disk; concurrent callers share flushes.
     fn sync(&self, ticket: Ticket) -> Result<(), Error>;
     fn head(&self, address: &Address) -> Result<Option<Head>, Error>;

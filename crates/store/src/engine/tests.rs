@@ -24,12 +24,12 @@ fn merge_outcomes_and_reopen() {
     let v2b = org(&key, "a", 2, json!({"name": "Two bis"}));
     {
         let store = Sled::open(dir.path()).unwrap();
-        assert_eq!(store.apply(&v1).unwrap().0, Outcome::New);
-        assert_eq!(store.apply(&v1).unwrap().0, Outcome::Duplicate);
-        let (outcome, ticket) = store.apply(&v2).unwrap();
+        assert_eq!(store.apply(v1.clone()).unwrap().0, Outcome::New);
+        assert_eq!(store.apply(v1.clone()).unwrap().0, Outcome::Duplicate);
+        let (outcome, _, ticket) = store.apply(v2.clone()).unwrap();
         assert_eq!(outcome, Outcome::Replaced);
-        assert_eq!(store.apply(&v1).unwrap().0, Outcome::Stale { current: 2 });
-        let (outcome, _) = store.apply(&v2b).unwrap();
+        assert_eq!(store.apply(v1.clone()).unwrap().0, Outcome::Stale { current: 2 });
+        let (outcome, ..) = store.apply(v2b.clone()).unwrap();
         let lower = v2.hash().min(v2b.hash());
         assert_eq!(
             outcome,
@@ -74,10 +74,10 @@ fn digest_depends_on_the_set_not_the_order() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (sa, sb) = (Sled::open(a.path()).unwrap(), Sled::open(b.path()).unwrap());
     for r in &records {
-        sa.apply(r).unwrap();
+        sa.apply(r.clone()).unwrap();
     }
     for r in records.iter().rev() {
-        sb.apply(r).unwrap();
+        sb.apply(r.clone()).unwrap();
     }
     assert_eq!(
         sa.summary().unwrap(),
@@ -89,7 +89,7 @@ fn digest_depends_on_the_set_not_the_order() {
     let c = tempfile::tempdir().unwrap();
     let sc = Sled::open(c.path()).unwrap();
     for r in &records[..19] {
-        sc.apply(r).unwrap();
+        sc.apply(r.clone()).unwrap();
     }
     assert_ne!(sc.summary().unwrap().digest, sa.summary().unwrap().digest);
 }
@@ -108,7 +108,7 @@ fn equivocations_converge_in_any_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = Sled::open(dir.path()).unwrap();
         for i in order {
-            store.apply(&versions[*i]).unwrap();
+            store.apply(versions[*i].clone()).unwrap();
         }
         let current = store.get(&versions[0].address()).unwrap().unwrap();
         assert_eq!(current.record.hash(), hashes[0]);
@@ -123,10 +123,10 @@ fn equivocations_converge_in_any_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = Sled::open(dir.path()).unwrap();
     for v in &versions {
-        store.apply(v).unwrap();
+        store.apply(v.clone()).unwrap();
     }
     store
-        .apply(&org(&key, "x", 4, json!({"name": "Settled"})))
+        .apply(org(&key, "x", 4, json!({"name": "Settled"})))
         .unwrap();
     assert!(
         !store
@@ -146,7 +146,7 @@ fn search_pages_neither_repeat_nor_skip() {
     for i in 0..25 {
         let country = if i % 2 == 0 { "SN" } else { "FR" };
         store
-            .apply(&org(
+            .apply(org(
                 &key,
                 &format!("org-{i}"),
                 1,
