@@ -37,15 +37,13 @@ fn main() {
         println!("apply only {:?}/rec", t.elapsed() / 20000);
         let t = Instant::now();
         store.sync(last).unwrap();
-        println!("one sync {:?}", t.elapsed());
+
         let db = sled::Config::new().path(dir.path().join("raw")).cache_capacity(128<<20).open().unwrap();
         let tr = db.open_tree("t").unwrap();
         let t = Instant::now();
         for r in &ver { tr.insert(r.hash().0, r.bytes()).unwrap(); }
-        println!("raw sled insert 860B {:?}/rec", t.elapsed() / 20000);
         let t = Instant::now();
         for r in &ver { let mut b = sled::Batch::default(); b.insert(&r.hash().0[..8], &r.hash().0[..]); b.insert(&r.hash().0[8..16], &r.hash().0[..]); tr.apply_batch(b).unwrap(); }
-        println!("raw sled batch of 2 {:?}/rec", t.elapsed() / 20000);
     }
     let t = Instant::now();
     let mut last = 0;

@@ -1,28 +1,24 @@
 //! The sled engine. On disk is what a crash must not lose; what can be derived from it lives
-//! in memory and is rebuilt when the store opens, so that a write touches two keys.
+//! in memory and is rebuilt when the store opens, so that a write touches one key.
 //!
-//! Tree `maillage`, small keys with prefixes:
-//! - `R` address key → header: flags (1 byte), change position (8), seq (8), hash (32),
-//!   document number (4);
-//! - `E` address key → header of the evidence of an equivocation: the lowest-hash version
-//!   that lost to the current one with the same `seq`, kept so that every node learns of it;
+//! One tree, `maillage`, keys with prefixes:
+//! - `R` address key → header and record: flags (1 byte), change position (8), seq (8),
+//!   hash (32), document number (4), then the signed record bytes;
+//! - `E` address key → header and record of the evidence of an equivocation: the
+//!   lowest-hash version that lost to the current one with the same `seq`, kept so that every
+//!   node learns of it;
 //! - `M` name → the layout version, and the highest change position and document number
-//!   handed out when a purge removed the newest ones;
-//!
-//! and tree `records`, hash → signed record bytes.
+//!   handed out when a purge removed the newest ones.
 //!
 //! In memory ([`Memory`]): the search [`Index`], the change log (each address at its latest
-//! change), the `(time, hash)` items that reconciliation runs over, addresses per author, and
-//! the counters and running sum behind the state digest.
+//! change), the `(time, hash)` items that reconciliation runs over and where each hash is,
+//! addresses per author, and the counters and running sum behind the state digest.
 //!
-//! Each change to the first tree is one atomic `apply_batch`, so a crash leaves the old state
-//! or the new one, never half of both. Record bytes are written before the batch that refers
-//! to them and removed after the batch that drops them; bytes a crash left unreferenced are
-//! swept when the store next opens. Writes are serialised by one lock and reach memory once
-//! their batch is applied; durability comes from [`Store::sync`], where concurrent writers
-//! share one flush.
+//! Each write is one atomic `apply_batch`, so a crash leaves the old state or the new one,
+//! never half of both. Writes are serialised by one lock and reach memory once their batch is
+//! applied; durability comes from [`Store::sync`], where concurrent writers share one flush.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -56,7 +52,6 @@ const CHUNK: usize = 64;
 pub struct Sled {
     db: sled::Db,
     tree: sled::Tree,
-    records: sled::Tree,
     /// Held by the one writer.
     writer: Mutex<()>,
     memory: RwLock<Memory>,
@@ -116,8 +111,9 @@ impl Header {
         }
     }
 
-    fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(HEADER);
+    /// The header followed by the record's bytes.
+    fn encode(&self, record: &Record) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HEADER + record.bytes().len());
         v.push(if self.equivocation {
             FLAG_EQUIVOCATION
         } else {
@@ -127,11 +123,12 @@ impl Header {
         v.extend_from_slice(&self.seq.to_be_bytes());
         v.extend_from_slice(&self.hash.0);
         v.extend_from_slice(&self.doc.to_be_bytes());
+        v.extend_from_slice(record.bytes());
         v
     }
 
     fn decode(value: &[u8]) -> Option<Header> {
-        if value.len() != HEADER {
+        if value.len() <= HEADER {
             return None;
         }
         let mut hash = [0u8; 32];
@@ -167,6 +164,8 @@ impl Held {
 struct Memory {
     index: Index,
     items: BTreeSet<(u64, Hash)>,
+    /// The document each held version belongs to.
+    by_hash: HashMap<Hash, u32>,
     /// Change position → document.
     changes: BTreeMap<u64, u32>,
     authors: HashMap<Author, u64>,
@@ -179,14 +178,16 @@ struct Memory {
 }
 
 impl Memory {
-    fn hold(&mut self, item: (u64, Hash)) {
+    fn hold(&mut self, item: (u64, Hash), doc: u32) {
         add_hash(&mut self.sum, &item.1.0, false);
         self.items.insert(item);
+        self.by_hash.insert(item.1, doc);
     }
 
     fn forget(&mut self, item: (u64, Hash)) {
         add_hash(&mut self.sum, &item.1.0, true);
         self.items.remove(&item);
+        self.by_hash.remove(&item.1);
     }
 
     /// Takes in what a committed write changed.
@@ -195,8 +196,8 @@ impl Memory {
         for item in d.forgotten {
             self.forget(item);
         }
-        for item in d.held {
-            self.hold(item);
+        for (item, doc) in d.held {
+            self.hold(item, doc);
         }
         for (doc, entry, kind, change) in d.unindexed {
             self.changes.remove(&change);
@@ -227,7 +228,7 @@ impl Memory {
 /// (not deleted), and change position.
 #[derive(Default)]
 struct Delta {
-    held: Vec<(u64, Hash)>,
+    held: Vec<((u64, Hash), u32)>,
     forgotten: Vec<(u64, Hash)>,
     indexed: Vec<(u32, Vec<u8>, Entry, Option<Kind>, u64)>,
     unindexed: Vec<(u32, Entry, Option<Kind>, u64)>,
@@ -237,13 +238,10 @@ struct Delta {
     next_doc: u32,
 }
 
-/// One atomic change being built: the batch, what it changes in memory, and record bytes to
-/// add before it and to drop after it.
+/// One atomic change being built: the batch, and what it changes in memory.
 struct Write {
     batch: sled::Batch,
     delta: Delta,
-    add: Vec<(Hash, Vec<u8>)>,
-    drop: Vec<Hash>,
 }
 
 fn live_kind(record: &Record) -> Option<Kind> {
@@ -263,8 +261,6 @@ impl Write {
                 next_doc: memory.next_doc,
                 ..Delta::default()
             },
-            add: vec![],
-            drop: vec![],
         }
     }
 
@@ -276,14 +272,15 @@ impl Write {
             live_kind(&old.record),
             old.header.change,
         ));
-        self.forget(&old.record);
+        self.delta.forgotten.push(item(&old.record));
     }
 
     /// Makes `record` the current version of `akey`, as document `doc`.
     fn link(&mut self, akey: &[u8], doc: u32, record: &Record, equivocation: bool) {
         self.delta.change += 1;
         let header = Header::of(record, self.delta.change, doc, equivocation);
-        self.batch.insert(prefixed(RECORD, akey), header.encode());
+        self.batch
+            .insert(prefixed(RECORD, akey), header.encode(record));
         self.delta.indexed.push((
             doc,
             akey.to_vec(),
@@ -291,18 +288,7 @@ impl Write {
             live_kind(record),
             self.delta.change,
         ));
-        self.hold(record);
-    }
-
-    /// Counts a version as held, and among the items synced.
-    fn hold(&mut self, record: &Record) {
-        self.add.push((record.hash(), record.bytes().to_vec()));
-        self.delta.held.push(item(record));
-    }
-
-    fn forget(&mut self, record: &Record) {
-        self.drop.push(record.hash());
-        self.delta.forgotten.push(item(record));
+        self.delta.held.push((item(record), doc));
     }
 
     /// Keeps `candidate` as the evidence of an equivocation if it has a lower hash than the
@@ -312,17 +298,17 @@ impl Write {
             if held.record.hash() <= candidate.hash() {
                 return;
             }
-            self.forget(&held.record);
+            self.delta.forgotten.push(item(&held.record));
         }
         self.batch.insert(
             prefixed(EVIDENCE, akey),
-            Header::of(candidate, 0, doc, true).encode(),
+            Header::of(candidate, 0, doc, true).encode(candidate),
         );
-        self.hold(candidate);
+        self.delta.held.push((item(candidate), doc));
     }
 
     fn drop_evidence(&mut self, akey: &[u8], evidence: &Held) {
-        self.forget(&evidence.record);
+        self.delta.forgotten.push(item(&evidence.record));
         self.batch.remove(prefixed(EVIDENCE, akey));
     }
 }
@@ -336,7 +322,6 @@ impl Sled {
             .cache_capacity(CACHE_BYTES)
             .open()?;
         let tree = db.open_tree("maillage")?;
-        let records = db.open_tree("records")?;
         match tree.get(meta_key("layout"))? {
             Some(v) if v.len() == 8 && be_u64(&v) == LAYOUT => {}
             None if tree.is_empty() => {
@@ -352,7 +337,6 @@ impl Sled {
         let store = Sled {
             db,
             tree,
-            records,
             writer: Mutex::new(()),
             memory: RwLock::default(),
             written: AtomicU64::new(0),
@@ -378,16 +362,14 @@ impl Sled {
             .expect("a writer panicked while updating memory")
     }
 
-    /// Derives [`Memory`] from the disk, and sweeps record bytes that nothing refers to.
+    /// Derives [`Memory`] from the disk.
     fn rebuild(&self) -> Result<Memory, Error> {
         let mut m = Memory::default();
-        let mut held = HashSet::new();
         for prefix in [RECORD, EVIDENCE] {
             for kv in self.tree.scan_prefix([prefix]) {
                 let (key, value) = kv?;
                 let Held { header, record } = self.read(&key, &value)?;
-                held.insert(header.hash);
-                m.hold(item(&record));
+                m.hold(item(&record), header.doc);
                 if prefix == EVIDENCE {
                     continue;
                 }
@@ -403,35 +385,14 @@ impl Sled {
         }
         if let Some(v) = self.tree.get(meta_key("high"))? {
             m.change = m.change.max(be_u64(&v[..8]));
-            m.next_doc = m
-                .next_doc
-                .max(u32::try_from(be_u64(&v[8..])).unwrap_or(u32::MAX));
-        }
-        let mut swept = 0;
-        for key in self.records.iter().keys() {
-            let key = key?;
-            if !<[u8; 32]>::try_from(key.as_ref()).is_ok_and(|h| held.contains(&Hash(h))) {
-                self.records.remove(key)?;
-                swept += 1;
-            }
-        }
-        if swept > 0 {
-            tracing::info!(swept, "removed record bytes that a crash left unreferenced");
+            m.next_doc = m.next_doc.max(u32::try_from(be_u64(&v[8..])).unwrap_or(u32::MAX));
         }
         Ok(m)
     }
 
-    /// Writes record bytes, then the batch, then drops replaced bytes, then updates memory.
+    /// Applies the batch, then updates memory.
     fn commit(&self, w: Write) -> Result<Ticket, Error> {
-        for (hash, bytes) in &w.add {
-            self.records.insert(hash.0, bytes.as_slice())?;
-        }
         self.tree.apply_batch(w.batch)?;
-        for hash in &w.drop {
-            if !w.add.iter().any(|(h, _)| h == hash) {
-                self.records.remove(hash.0)?;
-            }
-        }
         self.memory
             .write()
             .expect("a writer panicked while updating memory")
@@ -446,12 +407,8 @@ impl Sled {
             reason,
         };
         let header = Header::decode(value).ok_or_else(|| corrupt("bad header".into()))?;
-        let bytes = self
-            .records
-            .get(header.hash.0)?
-            .ok_or_else(|| corrupt(format!("record {} is missing", header.hash)))?;
         // Verified before it was stored: decode without paying for the signature again.
-        let record = Record::decode_unverified(&bytes)
+        let record = Record::decode_unverified(&value[HEADER..])
             .map_err(|e| corrupt(e.to_string()))?
             .assume_verified();
         Ok(Held { header, record })
@@ -567,8 +524,10 @@ impl Store for Sled {
                         },
                         record: held.record,
                     };
-                    w.batch
-                        .insert(prefixed(RECORD, &akey), held.header.encode());
+                    w.batch.insert(
+                        prefixed(RECORD, &akey),
+                        held.header.encode(&held.record),
+                    );
                     w.keep_evidence(&akey, doc, &record, evidence.as_ref());
                     let ticket = self.commit(w)?;
                     return Ok((Outcome::Equivocation { won: false }, held.stored(), ticket));
@@ -744,17 +703,15 @@ impl Store for Sled {
     }
 
     fn get_by_hash(&self, hash: &Hash) -> Result<Option<Stored>, Error> {
-        let Some(bytes) = self.records.get(hash.0)? else {
-            return Ok(None);
+        let akey = {
+            let memory = self.memory();
+            let doc = memory.by_hash.get(hash).copied();
+            match doc.and_then(|d| memory.index.akey(d)) {
+                Some(akey) => akey.to_vec(),
+                None => return Ok(None),
+            }
         };
-        let record = Record::decode_unverified(&bytes)
-            .map_err(|e| Error::Corrupt {
-                key: hash.to_string(),
-                reason: e.to_string(),
-            })?
-            .assume_verified();
-        // Held as the current version or as evidence; otherwise bytes awaiting their sweep.
-        let akey = address_key(&record.address());
+        // The current version or the evidence of an equivocation.
         for prefix in [RECORD, EVIDENCE] {
             let key = prefixed(prefix, &akey);
             if let Some(value) = self.tree.get(&key)?
