@@ -385,7 +385,9 @@ impl Sled {
         }
         if let Some(v) = self.tree.get(meta_key("high"))? {
             m.change = m.change.max(be_u64(&v[..8]));
-            m.next_doc = m.next_doc.max(u32::try_from(be_u64(&v[8..])).unwrap_or(u32::MAX));
+            m.next_doc = m
+                .next_doc
+                .max(u32::try_from(be_u64(&v[8..])).unwrap_or(u32::MAX));
         }
         Ok(m)
     }
@@ -524,10 +526,8 @@ impl Store for Sled {
                         },
                         record: held.record,
                     };
-                    w.batch.insert(
-                        prefixed(RECORD, &akey),
-                        held.header.encode(&held.record),
-                    );
+                    w.batch
+                        .insert(prefixed(RECORD, &akey), held.header.encode(&held.record));
                     w.keep_evidence(&akey, doc, &record, evidence.as_ref());
                     let ticket = self.commit(w)?;
                     return Ok((Outcome::Equivocation { won: false }, held.stored(), ticket));

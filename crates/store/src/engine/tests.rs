@@ -28,7 +28,10 @@ fn merge_outcomes_and_reopen() {
         assert_eq!(store.apply(v1.clone()).unwrap().0, Outcome::Duplicate);
         let (outcome, _, ticket) = store.apply(v2.clone()).unwrap();
         assert_eq!(outcome, Outcome::Replaced);
-        assert_eq!(store.apply(v1.clone()).unwrap().0, Outcome::Stale { current: 2 });
+        assert_eq!(
+            store.apply(v1.clone()).unwrap().0,
+            Outcome::Stale { current: 2 }
+        );
         let (outcome, ..) = store.apply(v2b.clone()).unwrap();
         let lower = v2.hash().min(v2b.hash());
         assert_eq!(
@@ -175,4 +178,150 @@ fn search_pages_neither_repeat_nor_skip() {
     sorted.sort();
     assert_eq!(sorted, expected);
     assert_eq!(seen.len(), 13, "no repeats");
+}
+
+/// Everything a reader sees, for comparing a store with itself after a reopen.
+fn view(store: &Sled) -> Vec<String> {
+    let mut q = Query::new(Kind::Organisation);
+    q.text = Some("coopérative".into());
+    let words = store.search(&q).unwrap();
+    let mut q = Query::new(Kind::Organisation);
+    q.near = Some((14.69, -17.44, 70.0));
+    let near = store.search(&q).unwrap();
+    let mut q = Query::new(Kind::Collaboration);
+    q.confirmed = Some(true);
+    let confirmed = store.search(&q).unwrap();
+    let ids = |p: &Page| {
+        p.items
+            .iter()
+            .map(|s| s.record.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    vec![
+        ids(&words),
+        ids(&near),
+        ids(&confirmed),
+        format!("{:?}", store.summary().unwrap()),
+        format!("{:?}", store.items().unwrap()),
+        store
+            .changes(0, 100)
+            .unwrap()
+            .iter()
+            .map(|s| format!("{}@{}", s.record.id, s.change))
+            .collect::<Vec<_>>()
+            .join(","),
+    ]
+}
+
+#[test]
+fn reopening_rebuilds_what_memory_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        SigningKey::from_bytes(&[5; 32]),
+        SigningKey::from_bytes(&[6; 32]),
+    );
+    let dakar = json!({"name": "Coopérative de Dakar", "location": {"lat": 14.7, "lon": -17.4}});
+    let records = vec![
+        org(&a, "dakar", 1, dakar),
+        org(&a, "lyon", 1, json!({"name": "Coopérative de Lyon"})),
+        org(&a, "lyon", 2, json!({"name": "Lyon, renamed"})),
+        org(
+            &b,
+            "thies",
+            1,
+            json!({"name": "Thiès", "location": {"lat": 14.79, "lon": -16.93}}),
+        ),
+    ];
+    let collab = Record::sign(
+        &a,
+        Kind::Collaboration,
+        "work".parse().unwrap(),
+        1,
+        1_700_000_000_000,
+        Body::from_json(
+            Kind::Collaboration,
+            json!({"title": "Together", "parties": [
+                {"ref": records[0].address().to_string(), "role": "coordinator"},
+                {"ref": records[3].address().to_string(), "role": "partner"}]}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let endorsement = Record::sign(
+        &b,
+        Kind::Endorsement,
+        "yes".parse().unwrap(),
+        1,
+        1_700_000_000_000,
+        Body::from_json(
+            Kind::Endorsement,
+            json!({"target": collab.address().to_string(), "stance": "confirmed"}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let before = {
+        let store = Sled::open(dir.path()).unwrap();
+        let mut ticket = 0;
+        for r in records.into_iter().chain([collab, endorsement]) {
+            ticket = store.apply(r).unwrap().2;
+        }
+        store.sync(ticket).unwrap();
+        view(&store)
+    };
+    assert_eq!(
+        before[0], "dakar",
+        "the renamed version is no longer found by its old name"
+    );
+    assert_eq!(before[1], "dakar,thies");
+    assert_eq!(before[2], "work");
+    let store = Sled::open(dir.path()).unwrap();
+    assert_eq!(view(&store), before);
+}
+
+#[test]
+fn purged_positions_are_not_handed_out_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        SigningKey::from_bytes(&[7; 32]),
+        SigningKey::from_bytes(&[8; 32]),
+    );
+    let last = {
+        let store = Sled::open(dir.path()).unwrap();
+        store
+            .apply(org(&a, "kept", 1, json!({"name": "Kept"})))
+            .unwrap();
+        let (_, stored, ticket) = store
+            .apply(org(&b, "gone", 1, json!({"name": "Gone"})))
+            .unwrap();
+        store.sync(ticket).unwrap();
+        assert_eq!(store.purge_author(&Author::from(&b)).unwrap(), 1);
+        assert_eq!(store.author_count(&Author::from(&b)).unwrap(), 0);
+        stored.change
+    };
+    let store = Sled::open(dir.path()).unwrap();
+    assert_eq!(store.summary().unwrap().versions, 1);
+    let (_, stored, _) = store
+        .apply(org(&a, "new", 1, json!({"name": "New"})))
+        .unwrap();
+    assert!(
+        stored.change > last,
+        "a reader at change {last} must see the new record"
+    );
+}
+
+#[test]
+fn a_store_of_an_earlier_layout_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("maillage")
+            .unwrap()
+            .insert(b"Rsomething", vec![0u8; 49])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Sled::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("move that folder away"), "{err}");
 }
