@@ -3,24 +3,19 @@
 #[allow(dead_code)]
 mod data;
 use maillage_store::{Sled, Store};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 fn main() {
-    let records = data::records(
-        &data::authors(50),
-        20000,
-        1,
-        maillage_store::ingest::now_ms(),
-    );
+    let records = data::records(&data::authors(50), 20000, 1, maillage_store::ingest::now_ms());
     let dir = tempfile::tempdir().unwrap();
     let store = Sled::open(dir.path()).unwrap();
-    let t = Instant::now();
+    let (mut ta, mut ts) = (Duration::ZERO, Duration::ZERO);
     let mut last = 0;
     for (i, r) in records.iter().enumerate() {
+        let t = Instant::now();
         last = store.apply(r.clone()).unwrap().2;
-        if i % 256 == 255 {
-            store.sync(last).unwrap();
-        }
+        ta += t.elapsed();
+        if i % 256 == 255 { let t = Instant::now(); store.sync(last).unwrap(); ts += t.elapsed(); }
     }
     store.sync(last).unwrap();
-    println!("apply+sync/256 {:?}/rec", t.elapsed() / 20000);
+    println!("apply {:?}/rec, sync {:?}/rec", ta / 20000, ts / 20000);
 }
