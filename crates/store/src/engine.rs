@@ -10,7 +10,7 @@
 //! - `M` name → the layout version, and the highest change position and document number
 //!   handed out when a purge removed the newest ones.
 //!
-//! In memory ([`Memory`]): the search [`Index`], the change log (each address at its latest
+//! In memory (`Memory`): the search index, the change log (each address at its latest
 //! change), the `(time, hash)` items that reconciliation runs over and where each hash is,
 //! addresses per author, and the counters and running sum behind the state digest.
 //!
@@ -190,6 +190,14 @@ impl Memory {
         self.by_hash.remove(&item.1);
     }
 
+    fn place(&mut self, p: Placement, akey: &[u8]) {
+        self.changes.insert(p.change, p.doc);
+        if let Some(k) = p.live {
+            self.live[index::kind_byte(k) as usize] += 1;
+        }
+        self.index.add(p.doc, akey, p.entry);
+    }
+
     /// Takes in what a committed write changed.
     fn absorb(&mut self, d: Delta) {
         // Forgotten first: a version can leave as the current one and stay as evidence.
@@ -199,19 +207,15 @@ impl Memory {
         for (item, doc) in d.held {
             self.hold(item, doc);
         }
-        for (doc, entry, kind, change) in d.unindexed {
-            self.changes.remove(&change);
-            self.index.remove(doc, &entry);
-            if let Some(k) = kind {
+        for p in d.unindexed {
+            self.changes.remove(&p.change);
+            self.index.remove(p.doc, &p.entry);
+            if let Some(k) = p.live {
                 self.live[index::kind_byte(k) as usize] -= 1;
             }
         }
-        for (doc, akey, entry, kind, change) in d.indexed {
-            self.changes.insert(change, doc);
-            self.index.add(doc, &akey, entry);
-            if let Some(k) = kind {
-                self.live[index::kind_byte(k) as usize] += 1;
-            }
+        for (p, akey) in d.indexed {
+            self.place(p, &akey);
         }
         if let Some(author) = d.new_address {
             *self.authors.entry(author).or_default() += 1;
@@ -224,14 +228,34 @@ impl Memory {
     }
 }
 
-/// What a write changes in [`Memory`]: items, and documents with their entry, kind if live
-/// (not deleted), and change position.
+/// A version as it enters or leaves the index.
+struct Placement {
+    doc: u32,
+    entry: Entry,
+    /// Its kind, if it is live (not deleted).
+    live: Option<Kind>,
+    change: u64,
+}
+
+impl Placement {
+    fn of(record: &Record, doc: u32, change: u64) -> Placement {
+        Placement {
+            doc,
+            entry: Entry::of(record),
+            live: (!record.body.is_deleted()).then_some(record.kind),
+            change,
+        }
+    }
+}
+
+/// What a write changes in [`Memory`]: items (with their documents), and the index.
 #[derive(Default)]
 struct Delta {
     held: Vec<((u64, Hash), u32)>,
     forgotten: Vec<(u64, Hash)>,
-    indexed: Vec<(u32, Vec<u8>, Entry, Option<Kind>, u64)>,
-    unindexed: Vec<(u32, Entry, Option<Kind>, u64)>,
+    /// With the address key.
+    indexed: Vec<(Placement, Vec<u8>)>,
+    unindexed: Vec<Placement>,
     new_address: Option<Author>,
     purged: Option<Author>,
     change: u64,
@@ -242,10 +266,6 @@ struct Delta {
 struct Write {
     batch: sled::Batch,
     delta: Delta,
-}
-
-fn live_kind(record: &Record) -> Option<Kind> {
-    (!record.body.is_deleted()).then_some(record.kind)
 }
 
 fn item(record: &Record) -> (u64, Hash) {
@@ -266,10 +286,9 @@ impl Write {
 
     /// Removes the current version of `akey` and everything that finds it.
     fn unlink(&mut self, old: &Held) {
-        self.delta.unindexed.push((
+        self.delta.unindexed.push(Placement::of(
+            &old.record,
             old.header.doc,
-            Entry::of(&old.record),
-            live_kind(&old.record),
             old.header.change,
         ));
         self.delta.forgotten.push(item(&old.record));
@@ -281,13 +300,9 @@ impl Write {
         let header = Header::of(record, self.delta.change, doc, equivocation);
         self.batch
             .insert(prefixed(RECORD, akey), header.encode(record));
-        self.delta.indexed.push((
-            doc,
-            akey.to_vec(),
-            Entry::of(record),
-            live_kind(record),
-            self.delta.change,
-        ));
+        self.delta
+            .indexed
+            .push((Placement::of(record, doc, self.delta.change), akey.to_vec()));
         self.delta.held.push((item(record), doc));
     }
 
@@ -374,13 +389,9 @@ impl Sled {
                     continue;
                 }
                 m.change = m.change.max(header.change);
-                m.changes.insert(header.change, header.doc);
                 m.next_doc = m.next_doc.max(header.doc + 1);
                 *m.authors.entry(record.author).or_default() += 1;
-                if let Some(kind) = live_kind(&record) {
-                    m.live[index::kind_byte(kind) as usize] += 1;
-                }
-                m.index.add(header.doc, &key[1..], Entry::of(&record));
+                m.place(Placement::of(&record, header.doc, header.change), &key[1..]);
             }
         }
         if let Some(v) = self.tree.get(meta_key("high"))? {

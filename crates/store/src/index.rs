@@ -1,5 +1,5 @@
 //! What a record is found by: index terms, text tokens and geographic cells, and the
-//! in-memory [`Index`] from terms to the records they find. No I/O.
+//! in-memory `Index` from terms to the records they find. No I/O.
 
 use std::collections::HashMap;
 

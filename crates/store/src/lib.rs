@@ -5,7 +5,7 @@
 //! Layout:
 //! - [`Store`]: the trait the rest of the node uses, so that an engine can be swapped;
 //! - [`engine`]: its sled engine, everything in one folder, writes made durable by group commit;
-//! - [`index`]: index terms, text tokens and geographic cells (pure);
+//! - [`index`]: index terms, text tokens, geographic cells, and the in-memory index (no I/O);
 //! - [`ingest`]: decode → validate → policy → verify → merge → store → event;
 //! - [`policy`]: whose records a node accepts.
 
