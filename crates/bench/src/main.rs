@@ -21,7 +21,7 @@ use maillage_core::{Hash, Record};
 use maillage_net::sync::{self, Session, Step};
 use maillage_store::ingest::{Ingest, Source};
 use maillage_store::policy::Policy;
-use maillage_store::{Sled, Store};
+use maillage_store::{Engine, Store};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -145,7 +145,7 @@ fn now_ms() -> u64 {
 }
 
 fn open_ingest(dir: &std::path::Path) -> anyhow::Result<Ingest> {
-    let store: Arc<dyn Store> = Arc::new(Sled::open(dir)?);
+    let store: Arc<dyn Store> = Arc::new(Engine::open(dir)?);
     let own = maillage_core::Author::from(&maillage_core::SigningKey::from_bytes(&[1; 32]));
     Ok(Ingest::new(store, Policy::open(own)))
 }

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use maillage_core::{Body, Kind};
 use maillage_store::ingest::Ingest;
 use maillage_store::policy::Policy;
-use maillage_store::{Sled, Store};
+use maillage_store::{Engine, Store};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +56,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let token = token(&config)?;
     let store_dir = config.data_dir.join("store");
     let store = Arc::new(
-        Sled::open(&store_dir)
+        Engine::open(&store_dir)
             .with_context(|| format!("cannot open the store in {}", store_dir.display()))?,
     );
     let policy = Policy {

@@ -1,22 +1,21 @@
-//! The sled engine. On disk is what a crash must not lose; what can be derived from it lives
-//! in memory and is rebuilt when the store opens, so that a write touches one key.
+//! The store's engine: an append-only record log on disk ([`crate::segments`]), and in memory
+//! everything derived from it, rebuilt by replaying the log when the store opens.
 //!
-//! One tree, `maillage`, keys with prefixes:
-//! - `R` address key → header and record: flags (1 byte), change position (8), seq (8),
-//!   hash (32), document number (4), then the signed record bytes;
-//! - `E` address key → header and record of the evidence of an equivocation: the
-//!   lowest-hash version that lost to the current one with the same `seq`, kept so that every
-//!   node learns of it;
-//! - `M` name → the layout version, and the highest change position and document number
-//!   handed out when a purge removed the newest ones.
+//! A write appends one frame; [`Store::sync`] makes every frame appended so far durable with
+//! one `fdatasync`, shared by every writer waiting on it. Replaying needs no order: merging
+//! versions is a semilattice (see [`Head`]), so the log gives the same state however its
+//! frames came to be ordered, and a version found twice (a crash during compaction) is a
+//! duplicate. What a frame cannot say by itself, it carries: the change position and the
+//! document number it was given, so that change-log cursors and search cursors stay valid
+//! across restarts; and a purge is a frame too, which forgets the author's versions with a
+//! lower change position.
 //!
-//! In memory (`Memory`): the search index, the change log (each address at its latest
-//! change), the `(time, hash)` items that reconciliation runs over and where each hash is,
-//! addresses per author, and the counters and running sum behind the state digest.
-//!
-//! Each write is one atomic `apply_batch`, so a crash leaves the old state or the new one,
-//! never half of both. Writes are serialised by one lock and reach memory once their batch is
-//! applied; durability comes from [`Store::sync`], where concurrent writers share one flush.
+//! In memory (`Memory`): each address's current version and the evidence of an
+//! equivocation, where their frames are; the search index; the change log; the
+//! `(time, hash)` items that reconciliation runs over; addresses per author; the counters
+//! and running sum behind the state digest; and how many bytes of each segment are still
+//! needed. A closed segment less than half needed is compacted: what is live in it is
+//! copied to the end of the log and synced, then the segment is deleted.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -28,52 +27,23 @@ use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 use sha2::{Digest as _, Sha256};
 
 use crate::index::{self, Entry, Index, Term, address_key};
+use crate::segments::{self, Frame, Location, Segments};
 use crate::{Confirmation, Error, Outcome, Page, Query, Store, Stored, Summary, Ticket};
 
-const RECORD: u8 = b'R';
-const META: u8 = b'M';
-const EVIDENCE: u8 = b'E';
-
-const FLAG_EQUIVOCATION: u8 = 1;
-const HEADER: usize = 53;
-/// The on-disk layout this engine reads and writes.
-const LAYOUT: u64 = 2;
 /// Widest `near=` radius: it bounds the cells one query reads.
 pub const MAX_NEAR_KM: f64 = 2_000.0;
 /// Largest page.
 pub const MAX_LIMIT: usize = 500;
-/// sled's page cache.
-const CACHE_BYTES: u64 = 128 * 1024 * 1024;
-/// Search results read per hold of the memory lock.
-const CHUNK: usize = 64;
 
-/// The sled store of a node, in `<data_dir>/store`.
+/// A node's store, in `<data_dir>/store`.
 #[derive(Debug)]
-pub struct Sled {
-    db: sled::Db,
-    tree: sled::Tree,
-    /// Held by the one writer.
+pub struct Engine {
+    segments: Segments,
+    /// Held by the one writer (and by compaction).
     writer: Mutex<()>,
     memory: RwLock<Memory>,
     written: AtomicU64,
     flushed: Mutex<Ticket>,
-}
-
-fn prefixed(prefix: u8, rest: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(rest.len() + 1);
-    key.push(prefix);
-    key.extend_from_slice(rest);
-    key
-}
-
-fn meta_key(name: &str) -> Vec<u8> {
-    prefixed(META, name.as_bytes())
-}
-
-fn be_u64(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&bytes[..8]);
-    u64::from_be_bytes(b)
 }
 
 /// 256-bit big-endian add or subtract, modulo 2^256.
@@ -90,78 +60,96 @@ fn add_hash(sum: &mut [u8; 32], hash: &[u8; 32], subtract: bool) {
     }
 }
 
-/// What the `R` and `E` entries say of a version.
+/// A held version: where its frame is, and what merging and syncing need without reading it.
 #[derive(Clone, Copy, Debug)]
-struct Header {
-    equivocation: bool,
-    change: u64,
+struct Version {
     seq: u64,
+    time: u64,
     hash: Hash,
-    doc: u32,
+    change: u64,
+    at: Location,
 }
 
-impl Header {
-    fn of(record: &Record, change: u64, doc: u32, equivocation: bool) -> Header {
-        Header {
-            equivocation,
-            change,
+impl Version {
+    fn of(record: &Record, change: u64, at: Location) -> Version {
+        Version {
             seq: record.seq,
+            time: record.time,
             hash: record.hash(),
-            doc,
-        }
-    }
-
-    /// The header followed by the record's bytes.
-    fn encode(&self, record: &Record) -> Vec<u8> {
-        let mut v = Vec::with_capacity(HEADER + record.bytes().len());
-        v.push(if self.equivocation {
-            FLAG_EQUIVOCATION
-        } else {
-            0
-        });
-        v.extend_from_slice(&self.change.to_be_bytes());
-        v.extend_from_slice(&self.seq.to_be_bytes());
-        v.extend_from_slice(&self.hash.0);
-        v.extend_from_slice(&self.doc.to_be_bytes());
-        v.extend_from_slice(record.bytes());
-        v
-    }
-
-    fn decode(value: &[u8]) -> Option<Header> {
-        if value.len() <= HEADER {
-            return None;
-        }
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(&value[17..49]);
-        Some(Header {
-            equivocation: value[0] & FLAG_EQUIVOCATION != 0,
-            change: be_u64(&value[1..9]),
-            seq: be_u64(&value[9..17]),
-            hash: Hash(hash),
-            doc: u32::from_be_bytes([value[49], value[50], value[51], value[52]]),
-        })
-    }
-}
-
-/// A version as stored: its header and the record.
-struct Held {
-    header: Header,
-    record: Record,
-}
-
-impl Held {
-    fn stored(self) -> Stored {
-        Stored {
-            record: self.record,
-            equivocation: self.header.equivocation,
-            change: self.header.change,
+            change,
+            at,
         }
     }
 }
 
-/// Everything derived from the disk, kept in memory.
+/// What the store holds for one address. The address is flagged as equivocated exactly
+/// when evidence is held.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    current: Version,
+    /// The lowest-hash version that lost to the current one with the same `seq`, kept so
+    /// that every node learns of the equivocation.
+    evidence: Option<Version>,
+}
+
+/// What merging a version into an address does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Merge {
+    New,
+    Duplicate,
+    Stale(u64),
+    /// A higher `seq`: the held version and any evidence go.
+    Replace,
+    /// The same `seq` and a lower hash: it becomes current, the held one the evidence.
+    Win,
+    /// The same `seq` and a higher hash: the held one stays; this one becomes the evidence
+    /// if it has a lower hash than the evidence held.
+    Lose {
+        kept: bool,
+    },
+}
+
+fn merge(slot: Option<&Slot>, record: &Record) -> Merge {
+    let Some(slot) = slot else {
+        return Merge::New;
+    };
+    let incoming = Head::of(record);
+    let held = Head {
+        seq: slot.current.seq,
+        hash: slot.current.hash,
+        equivocation: slot.evidence.is_some(),
+    };
+    if held.hash == incoming.hash || slot.evidence.is_some_and(|e| e.hash == incoming.hash) {
+        return Merge::Duplicate;
+    }
+    let merged = held.merge(incoming);
+    if merged.seq > incoming.seq {
+        Merge::Stale(held.seq)
+    } else if merged.seq > held.seq {
+        Merge::Replace
+    } else if merged.hash == incoming.hash {
+        Merge::Win
+    } else {
+        Merge::Lose {
+            kept: slot.evidence.is_none_or(|e| incoming.hash < e.hash),
+        }
+    }
+}
+
+/// What needs a frame.
+#[derive(Clone, Copy, Debug)]
+enum Owner {
+    Current(u32),
+    Evidence(u32),
+    Purge(Author),
+}
+
+/// Everything derived from the log.
 #[derive(Debug, Default)]
 struct Memory {
+    /// Address key → document number.
+    addresses: HashMap<Box<[u8]>, u32>,
+    slots: HashMap<u32, Slot>,
     index: Index,
     items: BTreeSet<(u64, Hash)>,
     /// The document each held version belongs to.
@@ -169,6 +157,10 @@ struct Memory {
     /// Change position → document.
     changes: BTreeMap<u64, u32>,
     authors: HashMap<Author, u64>,
+    /// The latest purge of each purged author: its change position and frame.
+    purges: HashMap<Author, (u64, Location)>,
+    /// Bytes of each segment that are frames still needed.
+    needed: HashMap<u32, u64>,
     sum: [u8; 32],
     live: [u64; 3],
     /// The newest change position handed out.
@@ -178,197 +170,231 @@ struct Memory {
 }
 
 impl Memory {
-    fn hold(&mut self, item: (u64, Hash), doc: u32) {
-        add_hash(&mut self.sum, &item.1.0, false);
-        self.items.insert(item);
-        self.by_hash.insert(item.1, doc);
+    fn slot(&self, akey: &[u8]) -> Option<(u32, Slot)> {
+        let doc = *self.addresses.get(akey)?;
+        Some((doc, *self.slots.get(&doc)?))
     }
 
-    fn forget(&mut self, item: (u64, Hash)) {
-        add_hash(&mut self.sum, &item.1.0, true);
-        self.items.remove(&item);
-        self.by_hash.remove(&item.1);
+    fn need(&mut self, at: Location, needed: bool) {
+        let bytes = self.needed.entry(at.segment).or_default();
+        if needed {
+            *bytes += u64::from(at.len);
+        } else {
+            *bytes -= u64::from(at.len);
+        }
     }
 
-    fn place(&mut self, p: Placement, akey: &[u8]) {
-        self.changes.insert(p.change, p.doc);
-        if let Some(k) = p.live {
-            self.live[index::kind_byte(k) as usize] += 1;
-        }
-        self.index.add(p.doc, akey, p.entry);
+    fn hold(&mut self, v: Version, doc: u32) {
+        add_hash(&mut self.sum, &v.hash.0, false);
+        self.items.insert((v.time, v.hash));
+        self.by_hash.insert(v.hash, doc);
+        self.need(v.at, true);
     }
 
-    /// Takes in what a committed write changed.
-    fn absorb(&mut self, d: Delta) {
-        // Forgotten first: a version can leave as the current one and stay as evidence.
-        for item in d.forgotten {
-            self.forget(item);
+    fn forget(&mut self, v: Version) {
+        add_hash(&mut self.sum, &v.hash.0, true);
+        self.items.remove(&(v.time, v.hash));
+        self.by_hash.remove(&v.hash);
+        self.need(v.at, false);
+    }
+
+    fn live_count(&mut self, record: &Record, add: bool) {
+        if !record.body.is_deleted() {
+            let live = &mut self.live[index::kind_byte(record.kind) as usize];
+            *live = if add { *live + 1 } else { *live - 1 };
         }
-        for (item, doc) in d.held {
-            self.hold(item, doc);
-        }
-        for p in d.unindexed {
-            self.changes.remove(&p.change);
-            self.index.remove(p.doc, &p.entry);
-            if let Some(k) = p.live {
-                self.live[index::kind_byte(k) as usize] -= 1;
+    }
+
+    /// Makes `record` the current version of document `doc`, findable.
+    fn place(&mut self, doc: u32, record: &Record, v: Version) {
+        self.changes.insert(v.change, doc);
+        self.live_count(record, true);
+        self.index.add(doc, Entry::of(record));
+        self.hold(v, doc);
+    }
+
+    /// Takes the current version `old` of document `doc` out of the index and change log.
+    fn unplace(&mut self, doc: u32, old: &Record, v: Version) {
+        self.changes.remove(&v.change);
+        self.live_count(old, false);
+        self.index.remove(doc, &Entry::of(old));
+    }
+
+    /// Takes in `record`, at `v`, as `merge` decided; `old` is the current record of the
+    /// address when it loses that place.
+    fn take(
+        &mut self,
+        akey: &[u8],
+        doc: u32,
+        record: &Record,
+        v: Version,
+        m: Merge,
+        old: Option<&Record>,
+    ) {
+        self.change = self.change.max(v.change);
+        self.next_doc = self.next_doc.max(doc + 1);
+        let held = self.slots.get(&doc).copied();
+        match (m, held) {
+            (Merge::New, _) => {
+                self.addresses.insert(akey.into(), doc);
+                *self.authors.entry(record.author).or_default() += 1;
+                self.slots.insert(
+                    doc,
+                    Slot {
+                        current: v,
+                        evidence: None,
+                    },
+                );
+                self.place(doc, record, v);
             }
-        }
-        for (p, akey) in d.indexed {
-            self.place(p, &akey);
-        }
-        if let Some(author) = d.new_address {
-            *self.authors.entry(author).or_default() += 1;
-        }
-        if let Some(author) = d.purged {
-            self.authors.remove(&author);
-        }
-        self.change = d.change;
-        self.next_doc = d.next_doc;
-    }
-}
-
-/// A version as it enters or leaves the index.
-struct Placement {
-    doc: u32,
-    entry: Entry,
-    /// Its kind, if it is live (not deleted).
-    live: Option<Kind>,
-    change: u64,
-}
-
-impl Placement {
-    fn of(record: &Record, doc: u32, change: u64) -> Placement {
-        Placement {
-            doc,
-            entry: Entry::of(record),
-            live: (!record.body.is_deleted()).then_some(record.kind),
-            change,
-        }
-    }
-}
-
-/// What a write changes in [`Memory`]: items (with their documents), and the index.
-#[derive(Default)]
-struct Delta {
-    held: Vec<((u64, Hash), u32)>,
-    forgotten: Vec<(u64, Hash)>,
-    /// With the address key.
-    indexed: Vec<(Placement, Vec<u8>)>,
-    unindexed: Vec<Placement>,
-    new_address: Option<Author>,
-    purged: Option<Author>,
-    change: u64,
-    next_doc: u32,
-}
-
-/// One atomic change being built: the batch, and what it changes in memory.
-struct Write {
-    batch: sled::Batch,
-    delta: Delta,
-}
-
-fn item(record: &Record) -> (u64, Hash) {
-    (record.time, record.hash())
-}
-
-impl Write {
-    fn new(memory: &Memory) -> Write {
-        Write {
-            batch: sled::Batch::default(),
-            delta: Delta {
-                change: memory.change,
-                next_doc: memory.next_doc,
-                ..Delta::default()
-            },
-        }
-    }
-
-    /// Removes the current version of `akey` and everything that finds it.
-    fn unlink(&mut self, old: &Held) {
-        self.delta.unindexed.push(Placement::of(
-            &old.record,
-            old.header.doc,
-            old.header.change,
-        ));
-        self.delta.forgotten.push(item(&old.record));
-    }
-
-    /// Makes `record` the current version of `akey`, as document `doc`.
-    fn link(&mut self, akey: &[u8], doc: u32, record: &Record, equivocation: bool) {
-        self.delta.change += 1;
-        let header = Header::of(record, self.delta.change, doc, equivocation);
-        self.batch
-            .insert(prefixed(RECORD, akey), header.encode(record));
-        self.delta
-            .indexed
-            .push((Placement::of(record, doc, self.delta.change), akey.to_vec()));
-        self.delta.held.push((item(record), doc));
-    }
-
-    /// Keeps `candidate` as the evidence of an equivocation if it has a lower hash than the
-    /// evidence held: every node ends up with the same two lowest hashes of that `seq`.
-    fn keep_evidence(&mut self, akey: &[u8], doc: u32, candidate: &Record, held: Option<&Held>) {
-        if let Some(held) = held {
-            if held.record.hash() <= candidate.hash() {
-                return;
+            (Merge::Replace | Merge::Win, Some(slot)) => {
+                let old = old.expect("the record that loses its place is given");
+                self.unplace(doc, old, slot.current);
+                if let Some(e) = slot.evidence {
+                    self.forget(e);
+                }
+                let evidence = if m == Merge::Win {
+                    Some(slot.current)
+                } else {
+                    self.forget(slot.current);
+                    None
+                };
+                self.slots.insert(
+                    doc,
+                    Slot {
+                        current: v,
+                        evidence,
+                    },
+                );
+                self.place(doc, record, v);
             }
-            self.delta.forgotten.push(item(&held.record));
+            (Merge::Lose { kept: true }, Some(slot)) => {
+                if let Some(e) = slot.evidence {
+                    self.forget(e);
+                }
+                self.slots.insert(
+                    doc,
+                    Slot {
+                        evidence: Some(v),
+                        ..slot
+                    },
+                );
+                self.hold(v, doc);
+            }
+            _ => {}
         }
-        self.batch.insert(
-            prefixed(EVIDENCE, akey),
-            Header::of(candidate, 0, doc, true).encode(candidate),
-        );
-        self.delta.held.push((item(candidate), doc));
     }
 
-    fn drop_evidence(&mut self, akey: &[u8], evidence: &Held) {
-        self.delta.forgotten.push(item(&evidence.record));
-        self.batch.remove(prefixed(EVIDENCE, akey));
+    /// Forgets an address whose current record is `old`.
+    fn remove(&mut self, akey: &[u8], doc: u32, old: &Record) {
+        let Some(slot) = self.slots.remove(&doc) else {
+            return;
+        };
+        self.addresses.remove(akey);
+        self.unplace(doc, old, slot.current);
+        self.forget(slot.current);
+        if let Some(e) = slot.evidence {
+            self.forget(e);
+        }
+    }
+
+    /// Records a purge of `author` at change `change`, in the frame at `at`.
+    fn purged(&mut self, author: Author, change: u64, at: Location) {
+        self.change = self.change.max(change);
+        self.authors.remove(&author);
+        self.need(at, true);
+        if let Some((_, older)) = self.purges.insert(author, (change, at)) {
+            self.need(older, false);
+        }
+    }
+
+    /// The frames in `segment` that are still needed, and what needs each.
+    fn frames_in(&self, segment: u32) -> Vec<(Owner, Location)> {
+        let versions = self.slots.iter().flat_map(|(doc, slot)| {
+            [(Owner::Current(*doc), Some(slot.current))]
+                .into_iter()
+                .chain([(Owner::Evidence(*doc), slot.evidence)])
+                .filter_map(|(owner, v)| Some((owner, v?.at)))
+        });
+        let purges = self
+            .purges
+            .iter()
+            .map(|(author, (_, at))| (Owner::Purge(*author), *at));
+        versions
+            .chain(purges)
+            .filter(|(_, at)| at.segment == segment)
+            .collect()
+    }
+
+    /// Points what needs a frame to its copy at `to`.
+    fn relocate(&mut self, owner: Owner, to: Location) {
+        let at = match owner {
+            Owner::Current(doc) => self.slots.get_mut(&doc).map(|s| &mut s.current.at),
+            Owner::Evidence(doc) => self
+                .slots
+                .get_mut(&doc)
+                .and_then(|s| s.evidence.as_mut())
+                .map(|e| &mut e.at),
+            Owner::Purge(author) => self.purges.get_mut(&author).map(|(_, at)| at),
+        };
+        if let Some(at) = at {
+            *at = to;
+        }
+    }
+
+    /// Documents of `author`'s addresses whose current version is older than `change`.
+    fn of_author(&self, author: &Author, change: u64) -> Vec<(Box<[u8]>, u32, Slot)> {
+        let prefix = author.to_bytes();
+        self.addresses
+            .iter()
+            .filter(|(akey, _)| akey.starts_with(&prefix))
+            .filter_map(|(akey, doc)| Some((akey.clone(), *doc, *self.slots.get(doc)?)))
+            .filter(|(_, _, slot)| slot.current.change < change)
+            .collect()
     }
 }
 
-impl Sled {
-    pub fn open(dir: &Path) -> Result<Sled, Error> {
-        // sled's default page cache is 1 GiB: a node catching up on 100 000 records grew to
-        // 1.3 GB resident with it. 128 MiB keeps a small server small.
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
-        let tree = db.open_tree("maillage")?;
-        match tree.get(meta_key("layout"))? {
-            Some(v) if v.len() == 8 && be_u64(&v) == LAYOUT => {}
-            None if tree.is_empty() => {
-                tree.insert(meta_key("layout"), &LAYOUT.to_be_bytes())?;
-            }
-            _ => {
-                return Err(Error::Layout(format!(
-                    "the store in {} was written by an earlier version of maillage, in a layout this one does not read; move that folder away and start the node again: it syncs its records back from its peers",
-                    dir.display()
-                )));
-            }
+fn outcome(m: Merge) -> Outcome {
+    match m {
+        Merge::New => Outcome::New,
+        Merge::Duplicate => Outcome::Duplicate,
+        Merge::Stale(current) => Outcome::Stale { current },
+        Merge::Replace => Outcome::Replaced,
+        Merge::Win => Outcome::Equivocation { won: true },
+        Merge::Lose { .. } => Outcome::Equivocation { won: false },
+    }
+}
+
+impl Engine {
+    pub fn open(dir: &Path) -> Result<Engine, Error> {
+        Engine::with_segments_of(dir, segments::SEGMENT_BYTES)
+    }
+
+    fn with_segments_of(dir: &Path, segment_bytes: u64) -> Result<Engine, Error> {
+        if dir.join("conf").exists() || dir.join("db").exists() {
+            return Err(Error::Layout(format!(
+                "the store in {} was written by an earlier version of maillage, in a layout this one does not read; move that folder away and start the node again: it syncs its records back from its peers",
+                dir.display()
+            )));
         }
-        let store = Sled {
-            db,
-            tree,
+        let engine = Engine {
+            segments: Segments::open(dir, segment_bytes)?,
             writer: Mutex::new(()),
             memory: RwLock::default(),
             written: AtomicU64::new(0),
             flushed: Mutex::new(0),
         };
-        let memory = store.rebuild()?;
-        *store
+        let memory = engine.replay()?;
+        *engine
             .memory
             .write()
             .expect("nothing else has the store yet") = memory;
-        Ok(store)
+        Ok(engine)
     }
 
     /// Flushes everything; used at shutdown.
     pub fn flush(&self) -> Result<(), Error> {
-        self.db.flush()?;
-        Ok(())
+        self.segments.sync()
     }
 
     fn memory(&self) -> std::sync::RwLockReadGuard<'_, Memory> {
@@ -377,218 +403,264 @@ impl Sled {
             .expect("a writer panicked while updating memory")
     }
 
-    /// Derives [`Memory`] from the disk.
-    fn rebuild(&self) -> Result<Memory, Error> {
-        let mut m = Memory::default();
-        for prefix in [RECORD, EVIDENCE] {
-            for kv in self.tree.scan_prefix([prefix]) {
-                let (key, value) = kv?;
-                let Held { header, record } = self.read(&key, &value)?;
-                m.hold(item(&record), header.doc);
-                if prefix == EVIDENCE {
-                    continue;
-                }
-                m.change = m.change.max(header.change);
-                m.next_doc = m.next_doc.max(header.doc + 1);
-                *m.authors.entry(record.author).or_default() += 1;
-                m.place(Placement::of(&record, header.doc, header.change), &key[1..]);
-            }
-        }
-        if let Some(v) = self.tree.get(meta_key("high"))? {
-            m.change = m.change.max(be_u64(&v[..8]));
-            m.next_doc = m
-                .next_doc
-                .max(u32::try_from(be_u64(&v[8..])).unwrap_or(u32::MAX));
-        }
-        Ok(m)
-    }
-
-    /// Applies the batch, then updates memory.
-    fn commit(&self, w: Write) -> Result<Ticket, Error> {
-        self.tree.apply_batch(w.batch)?;
+    fn memory_mut(&self) -> std::sync::RwLockWriteGuard<'_, Memory> {
         self.memory
             .write()
             .expect("a writer panicked while updating memory")
-            .absorb(w.delta);
-        Ok(self.written.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
-    /// The version a header names.
-    fn read(&self, key: &[u8], value: &[u8]) -> Result<Held, Error> {
-        let corrupt = |reason: String| Error::Corrupt {
-            key: hex::encode(key),
-            reason,
+    fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer
+            .lock()
+            .expect("a writer panicked while holding the lock")
+    }
+
+    /// The record in the frame at `at`; `None` if compaction moved it meanwhile.
+    fn record_at(&self, at: Location) -> Result<Option<Record>, Error> {
+        let Some(frame) = self.segments.read(at)? else {
+            return Ok(None);
         };
-        let header = Header::decode(value).ok_or_else(|| corrupt("bad header".into()))?;
-        // Verified before it was stored: decode without paying for the signature again.
-        let record = Record::decode_unverified(&value[HEADER..])
-            .map_err(|e| corrupt(e.to_string()))?
-            .assume_verified();
-        Ok(Held { header, record })
+        decode(&frame, at).map(Some)
     }
 
-    fn load_at(&self, key: &[u8]) -> Result<Option<Held>, Error> {
-        self.tree.get(key)?.map(|v| self.read(key, &v)).transpose()
+    /// The current version of document `doc`.
+    fn stored(&self, doc: u32) -> Result<Option<Stored>, Error> {
+        // A miss means compaction moved the frame between the two reads: look again.
+        for _ in 0..3 {
+            let Some(slot) = self.memory().slots.get(&doc).copied() else {
+                return Ok(None);
+            };
+            if let Some(record) = self.record_at(slot.current.at)? {
+                return Ok(Some(Stored {
+                    record,
+                    equivocation: slot.evidence.is_some(),
+                    change: slot.current.change,
+                }));
+            }
+        }
+        Err(Error::Corrupt {
+            key: format!("document {doc}"),
+            reason: "its frame kept moving".into(),
+        })
     }
 
-    fn load(&self, akey: &[u8]) -> Result<Option<Held>, Error> {
-        self.load_at(&prefixed(RECORD, akey))
+    /// Derives [`Memory`] from the log.
+    fn replay(&self) -> Result<Memory, Error> {
+        let mut m = Memory::default();
+        self.segments.replay(|at, frame| {
+            match frame.kind {
+                segments::Kind::Purge => {
+                    let author = <&[u8; 32]>::try_from(frame.payload.as_slice())
+                        .ok()
+                        .and_then(|key| Author::from_bytes(key).ok())
+                        .ok_or_else(|| corrupt(at, "a purge frame without an author key".into()))?;
+                    for (akey, doc, slot) in m.of_author(&author, frame.change) {
+                        let old = self.replayed(slot.current.at)?;
+                        m.remove(&akey, doc, &old);
+                    }
+                    m.purged(author, frame.change, at);
+                }
+                segments::Kind::Record => {
+                    let record = decode(&frame, at)?;
+                    if m.purges
+                        .get(&record.author)
+                        .is_some_and(|(change, _)| frame.change < *change)
+                    {
+                        return Ok(());
+                    }
+                    let akey = address_key(&record.address());
+                    let held = m.slot(&akey);
+                    let merged = merge(held.as_ref().map(|(_, s)| s), &record);
+                    let old = match (merged, held) {
+                        (Merge::Replace | Merge::Win, Some((_, slot))) => {
+                            Some(self.replayed(slot.current.at)?)
+                        }
+                        _ => None,
+                    };
+                    let doc = held.map_or(frame.doc, |(doc, _)| doc);
+                    let v = Version::of(&record, frame.change, at);
+                    m.take(&akey, doc, &record, v, merged, old.as_ref());
+                }
+            }
+            Ok(())
+        })?;
+        Ok(m)
     }
 
-    fn load_evidence(&self, akey: &[u8]) -> Result<Option<Held>, Error> {
-        self.load_at(&prefixed(EVIDENCE, akey))
+    fn replayed(&self, at: Location) -> Result<Record, Error> {
+        self.record_at(at)?
+            .ok_or_else(|| corrupt(at, "a frame read a moment ago is gone".into()))
     }
 
     /// The current versions of `docs`, in order, as long as `keep` says so; and the number
-    /// of the last one read.
+    /// of the last one read, if more follow.
     fn read_docs(
         &self,
         docs: impl Iterator<Item = u32>,
-        mut keep: impl FnMut(&Held) -> Result<bool, Error>,
+        mut keep: impl FnMut(&Stored) -> Result<bool, Error>,
         limit: usize,
     ) -> Result<(Vec<Stored>, Option<u32>), Error> {
-        let mut docs = docs.peekable();
         let mut items = Vec::new();
         let mut last = None;
-        while docs.peek().is_some() {
-            let akeys: Vec<(u32, Box<[u8]>)> = {
-                let memory = self.memory();
-                docs.by_ref()
-                    .take(CHUNK)
-                    .filter_map(|d| memory.index.akey(d).map(|k| (d, k.into())))
-                    .collect()
+        for doc in docs {
+            let Some(stored) = self.stored(doc)? else {
+                continue;
             };
-            for (doc, akey) in akeys {
-                let Some(held) = self.load(&akey)? else {
-                    continue;
-                };
-                if !keep(&held)? {
-                    continue;
-                }
-                if items.len() == limit {
-                    return Ok((items, last));
-                }
-                items.push(held.stored());
-                last = Some(doc);
+            if !keep(&stored)? {
+                continue;
             }
+            if items.len() == limit {
+                return Ok((items, last));
+            }
+            items.push(stored);
+            last = Some(doc);
         }
         Ok((items, None))
     }
+
+    /// Compacts closed segments that are less than half needed.
+    fn compact(&self) -> Result<(), Error> {
+        for (segment, size) in self.segments.closed()? {
+            let needed = self.memory().needed.get(&segment).copied().unwrap_or(0);
+            if needed * 2 > size {
+                continue;
+            }
+            let _writer = self.write_lock();
+            let needed_frames = self.memory().frames_in(segment);
+            let mut moved = Vec::with_capacity(needed_frames.len());
+            for (owner, at) in needed_frames {
+                let frame = self
+                    .segments
+                    .read(at)?
+                    .ok_or_else(|| corrupt(at, "a needed frame is missing".into()))?;
+                moved.push((owner, at, self.segments.append(&frame)?));
+            }
+            // The copies are durable before the original goes.
+            self.segments.sync()?;
+            {
+                let mut m = self.memory_mut();
+                for (owner, from, to) in moved {
+                    m.relocate(owner, to);
+                    m.need(from, false);
+                    m.need(to, true);
+                }
+                m.needed.remove(&segment);
+            }
+            self.segments.remove(segment)?;
+            tracing::info!(
+                segment,
+                size,
+                needed,
+                "compacted a segment of the record log"
+            );
+        }
+        Ok(())
+    }
 }
 
-impl Store for Sled {
+fn corrupt(at: Location, reason: String) -> Error {
+    Error::Corrupt {
+        key: format!("segment {} offset {}", at.segment, at.offset),
+        reason,
+    }
+}
+
+/// A record from a frame: verified before it was stored, so its signature is not checked
+/// again.
+fn decode(frame: &Frame, at: Location) -> Result<Record, Error> {
+    Ok(Record::decode_unverified(&frame.payload)
+        .map_err(|e| corrupt(at, e.to_string()))?
+        .assume_verified())
+}
+
+impl Store for Engine {
     fn apply(&self, record: Record) -> Result<(Outcome, Stored, Ticket), Error> {
-        let _writer = self
-            .writer
-            .lock()
-            .expect("a writer panicked while holding the lock");
+        let _writer = self.write_lock();
         let akey = address_key(&record.address());
-        let unchanged = |outcome, held: Held| {
-            let ticket = self.written.load(Ordering::SeqCst);
-            Ok((outcome, held.stored(), ticket))
+        let (held, change, next_doc) = {
+            let m = self.memory();
+            (m.slot(&akey), m.change, m.next_doc)
         };
-        let mut w = Write::new(&self.memory());
-        let (outcome, equivocation) = match self.load(&akey)? {
-            None => {
-                let doc = w.delta.next_doc;
-                w.delta.next_doc += 1;
-                w.delta.new_address = Some(record.author);
-                w.link(&akey, doc, &record, false);
-                (Outcome::New, false)
-            }
-            Some(held) => {
-                let incoming = Head::of(&record);
-                let held_head = Head {
-                    seq: held.record.seq,
-                    hash: held.record.hash(),
-                    equivocation: held.header.equivocation,
-                };
-                let doc = held.header.doc;
-                let evidence = self.load_evidence(&akey)?;
-                let known = evidence
-                    .as_ref()
-                    .is_some_and(|e| e.record.hash() == incoming.hash);
-                if held_head.hash == incoming.hash || known {
-                    return unchanged(Outcome::Duplicate, held);
-                }
-                let merged = held_head.merge(incoming);
-                if merged.seq > incoming.seq {
-                    let current = held_head.seq;
-                    return unchanged(Outcome::Stale { current }, held);
-                }
-                if merged.seq > held_head.seq {
-                    w.unlink(&held);
-                    if let Some(e) = &evidence {
-                        w.drop_evidence(&akey, e);
-                    }
-                    w.link(&akey, doc, &record, false);
-                    (Outcome::Replaced, false)
-                } else if merged.hash == incoming.hash {
-                    w.unlink(&held);
-                    w.link(&akey, doc, &record, true);
-                    w.keep_evidence(&akey, doc, &held.record, evidence.as_ref());
-                    (Outcome::Equivocation { won: true }, true)
-                } else {
-                    // The held version stays, flagged; the newcomer may become the evidence.
-                    let held = Held {
-                        header: Header {
-                            equivocation: true,
-                            ..held.header
-                        },
-                        record: held.record,
-                    };
-                    w.batch
-                        .insert(prefixed(RECORD, &akey), held.header.encode(&held.record));
-                    w.keep_evidence(&akey, doc, &record, evidence.as_ref());
-                    let ticket = self.commit(w)?;
-                    return Ok((Outcome::Equivocation { won: false }, held.stored(), ticket));
-                }
-            }
+        let merged = merge(held.as_ref().map(|(_, s)| s), &record);
+        let current = |ticket| -> Result<(Outcome, Stored, Ticket), Error> {
+            let doc = held.expect("only a held address can refuse a version").0;
+            let stored = self.stored(doc)?.ok_or_else(|| Error::Corrupt {
+                key: format!("document {doc}"),
+                reason: "vanished under the writer's lock".into(),
+            })?;
+            Ok((outcome(merged), stored, ticket))
         };
-        let change = w.delta.change;
-        let ticket = self.commit(w)?;
+        if matches!(
+            merged,
+            Merge::Duplicate | Merge::Stale(_) | Merge::Lose { kept: false }
+        ) {
+            return current(self.written.load(Ordering::SeqCst));
+        }
+        let old = match (merged, held) {
+            (Merge::Replace | Merge::Win, Some((_, slot))) => {
+                Some(self.record_at(slot.current.at)?.ok_or_else(|| {
+                    corrupt(
+                        slot.current.at,
+                        "the current version's frame is gone".into(),
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        let doc = held.map_or(next_doc, |(doc, _)| doc);
+        let at = self.segments.append(&Frame {
+            kind: segments::Kind::Record,
+            change: change + 1,
+            doc,
+            payload: record.bytes().to_vec(),
+        })?;
+        let v = Version::of(&record, change + 1, at);
+        self.memory_mut()
+            .take(&akey, doc, &record, v, merged, old.as_ref());
+        let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Merge::Lose { .. } = merged {
+            return current(ticket);
+        }
         let stored = Stored {
             record,
-            equivocation,
-            change,
+            equivocation: merged == Merge::Win,
+            change: change + 1,
         };
-        Ok((outcome, stored, ticket))
+        Ok((outcome(merged), stored, ticket))
     }
 
     fn sync(&self, ticket: Ticket) -> Result<(), Error> {
-        let mut flushed = self
-            .flushed
-            .lock()
-            .expect("a flusher panicked while holding the lock");
-        if *flushed >= ticket {
-            return Ok(());
+        {
+            let mut flushed = self
+                .flushed
+                .lock()
+                .expect("a flusher panicked while holding the lock");
+            if *flushed >= ticket {
+                return Ok(());
+            }
+            // Everything applied before this load is in the sync below: one sync covers
+            // every writer that queued on the lock meanwhile.
+            let upto = self.written.load(Ordering::SeqCst);
+            self.segments.sync()?;
+            *flushed = upto;
         }
-        // Everything applied before this load is in the flush below: one flush covers every
-        // writer that queued on the lock meanwhile.
-        let upto = self.written.load(Ordering::SeqCst);
-        self.db.flush()?;
-        *flushed = upto;
-        Ok(())
+        self.compact()
     }
 
     fn head(&self, address: &Address) -> Result<Option<Head>, Error> {
-        let key = prefixed(RECORD, &address_key(address));
-        let Some(value) = self.tree.get(&key)? else {
-            return Ok(None);
-        };
-        let header = Header::decode(&value).ok_or_else(|| Error::Corrupt {
-            key: hex::encode(&key),
-            reason: "bad header".into(),
-        })?;
-        Ok(Some(Head {
-            seq: header.seq,
-            hash: header.hash,
-            equivocation: header.equivocation,
-        }))
+        Ok(self
+            .memory()
+            .slot(&address_key(address))
+            .map(|(_, slot)| Head {
+                seq: slot.current.seq,
+                hash: slot.current.hash,
+                equivocation: slot.evidence.is_some(),
+            }))
     }
 
     fn get(&self, address: &Address) -> Result<Option<Stored>, Error> {
-        Ok(self.load(&address_key(address))?.map(Held::stored))
+        let doc = self.memory().addresses.get(&*address_key(address)).copied();
+        doc.map_or(Ok(None), |doc| self.stored(doc))
     }
 
     fn search(&self, q: &Query) -> Result<Page, Error> {
@@ -639,8 +711,8 @@ impl Store for Sled {
         };
         let (items, last) = self.read_docs(
             found.iter(),
-            |held| match q.confirmed {
-                Some(want) => Ok(self.confirmation(&held.record)?.confirmed == want),
+            |stored| match q.confirmed {
+                Some(want) => Ok(self.confirmation(&stored.record)?.confirmed == want),
                 None => Ok(true),
             },
             q.limit.clamp(1, MAX_LIMIT),
@@ -714,24 +786,23 @@ impl Store for Sled {
     }
 
     fn get_by_hash(&self, hash: &Hash) -> Result<Option<Stored>, Error> {
-        let akey = {
-            let memory = self.memory();
-            let doc = memory.by_hash.get(hash).copied();
-            match doc.and_then(|d| memory.index.akey(d)) {
-                Some(akey) => akey.to_vec(),
-                None => return Ok(None),
-            }
+        let held = {
+            let m = self.memory();
+            m.by_hash
+                .get(hash)
+                .and_then(|doc| Some((*doc, *m.slots.get(doc)?)))
         };
-        // The current version or the evidence of an equivocation.
-        for prefix in [RECORD, EVIDENCE] {
-            let key = prefixed(prefix, &akey);
-            if let Some(value) = self.tree.get(&key)?
-                && Header::decode(&value).is_some_and(|h| h.hash == *hash)
-            {
-                return Ok(Some(self.read(&key, &value)?.stored()));
-            }
+        let Some((doc, slot)) = held else {
+            return Ok(None);
+        };
+        match slot.evidence {
+            Some(e) if e.hash == *hash => Ok(self.record_at(e.at)?.map(|record| Stored {
+                record,
+                equivocation: true,
+                change: 0,
+            })),
+            _ => self.stored(doc),
         }
-        Ok(None)
     }
 
     fn author_count(&self, author: &Author) -> Result<u64, Error> {
@@ -739,29 +810,33 @@ impl Store for Sled {
     }
 
     fn purge_author(&self, author: &Author) -> Result<u64, Error> {
-        let _writer = self
-            .writer
-            .lock()
-            .expect("a writer panicked while holding the lock");
-        let mut w = Write::new(&self.memory());
-        let mut purged = 0;
-        for kv in self.tree.scan_prefix(prefixed(RECORD, &author.to_bytes())) {
-            let (key, value) = kv?;
-            let akey = &key[1..];
-            let held = self.read(&key, &value)?;
-            w.unlink(&held);
-            w.batch.remove(key.as_ref());
-            purged += 1;
-            if let Some(evidence) = self.load_evidence(akey)? {
-                w.drop_evidence(akey, &evidence);
+        let purged = {
+            let _writer = self.write_lock();
+            let (change, doomed) = {
+                let m = self.memory();
+                (m.change + 1, m.of_author(author, u64::MAX))
+            };
+            let mut olds = Vec::with_capacity(doomed.len());
+            for (akey, doc, slot) in doomed {
+                let old = self
+                    .record_at(slot.current.at)?
+                    .ok_or_else(|| corrupt(slot.current.at, "a current frame is gone".into()))?;
+                olds.push((akey, doc, old));
             }
-        }
-        // Numbers handed out stay handed out, even when their holders go.
-        let mut high = w.delta.change.to_be_bytes().to_vec();
-        high.extend_from_slice(&u64::from(w.delta.next_doc).to_be_bytes());
-        w.batch.insert(meta_key("high"), high);
-        w.delta.purged = Some(*author);
-        let ticket = self.commit(w)?;
+            let at = self.segments.append(&Frame {
+                kind: segments::Kind::Purge,
+                change,
+                doc: 0,
+                payload: author.to_bytes().to_vec(),
+            })?;
+            let mut m = self.memory_mut();
+            for (akey, doc, old) in &olds {
+                m.remove(akey, *doc, old);
+            }
+            m.purged(*author, change, at);
+            olds.len() as u64
+        };
+        let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
         self.sync(ticket)?;
         Ok(purged)
     }

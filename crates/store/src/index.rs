@@ -196,37 +196,26 @@ impl Entry {
     }
 }
 
-/// An address as the index knows it.
-#[derive(Debug)]
-struct Doc {
-    akey: Box<[u8]>,
-    point: Option<(f64, f64)>,
-}
-
 /// Which addresses each term finds. An address is a document, numbered on this node when its
-/// first version arrives (the number is kept in its header); numbers order search results.
-/// Lives in memory and is rebuilt from the records when the store opens, so that a write
-/// touches no index key on disk.
+/// first version arrives (the number is kept with each of its versions); numbers order
+/// search results. Lives in memory and is rebuilt when the store opens, so that a write
+/// touches nothing on disk but its record.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     postings: HashMap<Term, RoaringBitmap>,
-    docs: Vec<Option<Doc>>,
+    /// The point of each document that has one.
+    points: HashMap<u32, (f64, f64)>,
 }
 
 impl Index {
-    /// Makes document `doc`, at address key `akey`, found by `entry`.
-    pub fn add(&mut self, doc: u32, akey: &[u8], entry: Entry) {
+    /// Makes document `doc` found by `entry`.
+    pub fn add(&mut self, doc: u32, entry: Entry) {
         for term in entry.terms {
             self.postings.entry(term).or_default().insert(doc);
         }
-        let slot = doc as usize;
-        if self.docs.len() <= slot {
-            self.docs.resize_with(slot + 1, || None);
+        if let Some(point) = entry.point {
+            self.points.insert(doc, point);
         }
-        self.docs[slot] = Some(Doc {
-            akey: akey.into(),
-            point: entry.point,
-        });
     }
 
     /// Stops `entry`, which `add` gave `doc`, from finding it.
@@ -239,9 +228,7 @@ impl Index {
                 }
             }
         }
-        if let Some(slot) = self.docs.get_mut(doc as usize) {
-            *slot = None;
-        }
+        self.points.remove(&doc);
     }
 
     /// Documents that every term finds.
@@ -271,22 +258,13 @@ impl Index {
             let Some(docs) = self.postings.get(&Term::cell(cell)) else {
                 continue;
             };
-            found.extend(docs.iter().filter(|&doc| {
-                self.doc(doc)
-                    .and_then(|d| d.point)
-                    .is_some_and(|p| distance_km((lat, lon), p) <= km)
+            found.extend(docs.iter().filter(|doc| {
+                self.points
+                    .get(doc)
+                    .is_some_and(|p| distance_km((lat, lon), *p) <= km)
             }));
         }
         found
-    }
-
-    fn doc(&self, doc: u32) -> Option<&Doc> {
-        self.docs.get(doc as usize).and_then(Option::as_ref)
-    }
-
-    /// The address key of a document.
-    pub fn akey(&self, doc: u32) -> Option<&[u8]> {
-        self.doc(doc).map(|d| &*d.akey)
     }
 }
 

@@ -4,7 +4,9 @@
 //!
 //! Layout:
 //! - [`Store`]: the trait the rest of the node uses, so that an engine can be swapped;
-//! - [`engine`]: its sled engine, everything in one folder, writes made durable by group commit;
+//! - [`engine`]: its engine: an append-only record log, and in memory everything derived
+//!   from it; writes made durable by group commit;
+//! - `segments`: the record log's segment files and frames;
 //! - [`index`]: index terms, text tokens, geographic cells, and the in-memory index (no I/O);
 //! - [`ingest`]: decode → validate → policy → verify → merge → store → event;
 //! - [`policy`]: whose records a node accepts.
@@ -13,16 +15,17 @@ pub mod engine;
 pub mod index;
 pub mod ingest;
 pub mod policy;
+mod segments;
 
 use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 
-pub use engine::Sled;
+pub use engine::Engine;
 
 /// A storage failure: our fault or the disk's, never the input's.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("storage: {0}")]
-    Sled(#[from] sled::Error),
+    Io(#[from] std::io::Error),
     #[error("storage holds an unreadable record at {key}: {reason}")]
     Corrupt { key: String, reason: String },
     #[error("{0}")]

@@ -1,6 +1,7 @@
 use super::*;
 use maillage_core::SigningKey;
 use serde_json::json;
+use std::path::Path;
 
 fn org(key: &SigningKey, id: &str, seq: u64, body: serde_json::Value) -> Record {
     let body = Body::from_json(Kind::Organisation, body).unwrap();
@@ -23,7 +24,7 @@ fn merge_outcomes_and_reopen() {
     let v2 = org(&key, "a", 2, json!({"name": "Two"}));
     let v2b = org(&key, "a", 2, json!({"name": "Two bis"}));
     {
-        let store = Sled::open(dir.path()).unwrap();
+        let store = Engine::open(dir.path()).unwrap();
         assert_eq!(store.apply(v1.clone()).unwrap().0, Outcome::New);
         assert_eq!(store.apply(v1.clone()).unwrap().0, Outcome::Duplicate);
         let (outcome, _, ticket) = store.apply(v2.clone()).unwrap();
@@ -42,7 +43,7 @@ fn merge_outcomes_and_reopen() {
         );
         store.sync(ticket + 1).unwrap();
     }
-    let store = Sled::open(dir.path()).unwrap();
+    let store = Engine::open(dir.path()).unwrap();
     let got = store.get(&v1.address()).unwrap().unwrap();
     assert_eq!(got.record.hash(), v2.hash().min(v2b.hash()));
     assert!(got.equivocation);
@@ -75,7 +76,10 @@ fn digest_depends_on_the_set_not_the_order() {
         })
         .collect();
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (sa, sb) = (Sled::open(a.path()).unwrap(), Sled::open(b.path()).unwrap());
+    let (sa, sb) = (
+        Engine::open(a.path()).unwrap(),
+        Engine::open(b.path()).unwrap(),
+    );
     for r in &records {
         sa.apply(r.clone()).unwrap();
     }
@@ -90,7 +94,7 @@ fn digest_depends_on_the_set_not_the_order() {
         }
     );
     let c = tempfile::tempdir().unwrap();
-    let sc = Sled::open(c.path()).unwrap();
+    let sc = Engine::open(c.path()).unwrap();
     for r in &records[..19] {
         sc.apply(r.clone()).unwrap();
     }
@@ -109,7 +113,7 @@ fn equivocations_converge_in_any_order() {
     let mut summaries = vec![];
     for order in orders {
         let dir = tempfile::tempdir().unwrap();
-        let store = Sled::open(dir.path()).unwrap();
+        let store = Engine::open(dir.path()).unwrap();
         for i in order {
             store.apply(versions[*i].clone()).unwrap();
         }
@@ -124,7 +128,7 @@ fn equivocations_converge_in_any_order() {
     assert!(summaries.iter().all(|d| *d == summaries[0]));
     // A newer version settles it: evidence and flag go.
     let dir = tempfile::tempdir().unwrap();
-    let store = Sled::open(dir.path()).unwrap();
+    let store = Engine::open(dir.path()).unwrap();
     for v in &versions {
         store.apply(v.clone()).unwrap();
     }
@@ -144,7 +148,7 @@ fn equivocations_converge_in_any_order() {
 #[test]
 fn search_pages_neither_repeat_nor_skip() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Sled::open(dir.path()).unwrap();
+    let store = Engine::open(dir.path()).unwrap();
     let key = SigningKey::from_bytes(&[3; 32]);
     for i in 0..25 {
         let country = if i % 2 == 0 { "SN" } else { "FR" };
@@ -181,7 +185,7 @@ fn search_pages_neither_repeat_nor_skip() {
 }
 
 /// Everything a reader sees, for comparing a store with itself after a reopen.
-fn view(store: &Sled) -> Vec<String> {
+fn view(store: &Engine) -> Vec<String> {
     let mut q = Query::new(Kind::Organisation);
     q.text = Some("coopérative".into());
     let words = store.search(&q).unwrap();
@@ -262,7 +266,7 @@ fn reopening_rebuilds_what_memory_holds() {
     )
     .unwrap();
     let before = {
-        let store = Sled::open(dir.path()).unwrap();
+        let store = Engine::open(dir.path()).unwrap();
         let mut ticket = 0;
         for r in records.into_iter().chain([collab, endorsement]) {
             ticket = store.apply(r).unwrap().2;
@@ -276,7 +280,7 @@ fn reopening_rebuilds_what_memory_holds() {
     );
     assert_eq!(before[1], "dakar,thies");
     assert_eq!(before[2], "work");
-    let store = Sled::open(dir.path()).unwrap();
+    let store = Engine::open(dir.path()).unwrap();
     assert_eq!(view(&store), before);
 }
 
@@ -288,7 +292,7 @@ fn purged_positions_are_not_handed_out_again() {
         SigningKey::from_bytes(&[8; 32]),
     );
     let last = {
-        let store = Sled::open(dir.path()).unwrap();
+        let store = Engine::open(dir.path()).unwrap();
         store
             .apply(org(&a, "kept", 1, json!({"name": "Kept"})))
             .unwrap();
@@ -300,7 +304,7 @@ fn purged_positions_are_not_handed_out_again() {
         assert_eq!(store.author_count(&Author::from(&b)).unwrap(), 0);
         stored.change
     };
-    let store = Sled::open(dir.path()).unwrap();
+    let store = Engine::open(dir.path()).unwrap();
     assert_eq!(store.summary().unwrap().versions, 1);
     let (_, stored, _) = store
         .apply(org(&a, "new", 1, json!({"name": "New"})))
@@ -314,14 +318,69 @@ fn purged_positions_are_not_handed_out_again() {
 #[test]
 fn a_store_of_an_earlier_layout_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    {
-        let db = sled::open(dir.path()).unwrap();
-        db.open_tree("maillage")
-            .unwrap()
-            .insert(b"Rsomething", vec![0u8; 49])
-            .unwrap();
-        db.flush().unwrap();
-    }
-    let err = Sled::open(dir.path()).unwrap_err().to_string();
+    // What the earlier, sled-based store left in its folder.
+    std::fs::write(dir.path().join("conf"), "segment_size: 524288\n").unwrap();
+    std::fs::write(dir.path().join("db"), [0u8; 64]).unwrap();
+    let err = Engine::open(dir.path()).unwrap_err().to_string();
     assert!(err.contains("move that folder away"), "{err}");
+}
+
+fn log_bytes(dir: &Path) -> (usize, u64) {
+    let files: Vec<u64> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    (files.len(), files.iter().sum())
+}
+
+#[test]
+fn compaction_bounds_the_log_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        SigningKey::from_bytes(&[9; 32]),
+        SigningKey::from_bytes(&[10; 32]),
+    );
+    let segment = 4096;
+    let before = {
+        let store = Engine::with_segments_of(dir.path(), segment).unwrap();
+        store
+            .apply(org(&b, "purged", 1, json!({"name": "Purged"})))
+            .unwrap();
+        store.purge_author(&Author::from(&b)).unwrap();
+        // Ten addresses rewritten forty times: all but the last versions are dead.
+        for seq in 1..=40 {
+            for i in 0..10 {
+                let (_, _, ticket) = store
+                    .apply(org(
+                        &a,
+                        &format!("org-{i}"),
+                        seq,
+                        json!({"name": format!("Coopérative {i}, version {seq}")}),
+                    ))
+                    .unwrap();
+                store.sync(ticket).unwrap();
+            }
+        }
+        view(&store)
+    };
+    let (files, bytes) = log_bytes(dir.path());
+    // 400 frames of about 200 bytes were written; what is needed is 10 of them and the purge.
+    assert!(bytes < 6 * segment, "{files} segments, {bytes} bytes");
+    let store = Engine::with_segments_of(dir.path(), segment).unwrap();
+    assert_eq!(view(&store), before);
+    assert_eq!(before[0].split(',').count(), 10, "{before:?}");
+    assert_eq!(store.summary().unwrap().versions, 10);
+    let q = Query {
+        author: Some(Author::from(&b)),
+        ..Query::new(Kind::Organisation)
+    };
+    assert!(
+        store.search(&q).unwrap().items.is_empty(),
+        "the purge outlives compaction"
+    );
+    let current = store
+        .get(&org(&a, "org-3", 1, json!({"name": "x"})).address())
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.record.seq, 40);
 }
