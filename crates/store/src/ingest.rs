@@ -175,9 +175,15 @@ impl Ingest {
         batch: &[B],
         source: Source,
     ) -> Vec<Result<Accepted, Rejection>> {
-        let staged: Vec<Result<(Accepted, Ticket), Rejection>> = batch
+        // All checks first, then all writes: the writer's lock is taken in one run, while
+        // other callers are checking theirs.
+        let checked: Vec<Result<Record, Rejection>> = batch
             .iter()
-            .map(|bytes| self.stage(bytes.as_ref()))
+            .map(|bytes| self.check(bytes.as_ref()))
+            .collect();
+        let staged: Vec<Result<(Accepted, Ticket), Rejection>> = checked
+            .into_iter()
+            .map(|checked| self.admit(checked?))
             .collect();
         let ticket = staged
             .iter()
@@ -222,8 +228,9 @@ impl Ingest {
         results
     }
 
-    /// Everything up to the write; durability is the caller's flush.
-    fn stage(&self, bytes: &[u8]) -> Result<(Accepted, Ticket), Rejection> {
+    /// What needs nothing but the record: decoding, policy, clock, and the signature. An
+    /// outdated version is turned away before its signature is checked.
+    fn check(&self, bytes: &[u8]) -> Result<Record, Rejection> {
         let unverified = Record::decode_unverified(bytes)?;
         let record = unverified.record();
         if let Some(why) = self.policy.refusal(&record.author) {
@@ -235,17 +242,21 @@ impl Ingest {
                 ahead_s: ahead / 1000,
             });
         }
-        let address = record.address();
-        let head = self.store.head(&address)?;
-        if let Some(head) = head
+        if let Some(head) = self.store.head(&record.address())?
             && head.seq > record.seq
         {
             return Err(Rejection::Stale {
-                address: address.to_string(),
+                address: record.address().to_string(),
                 current: head.seq,
             });
         }
-        if head.is_none() && self.policy.limited(&record.author) {
+        Ok(unverified.verify()?)
+    }
+
+    /// The quota, then the write; durability is the caller's flush.
+    fn admit(&self, record: Record) -> Result<(Accepted, Ticket), Rejection> {
+        let address = record.address();
+        if self.policy.limited(&record.author) && self.store.head(&address)?.is_none() {
             let count = self.store.author_count(&record.author)?;
             if count >= self.policy.quota {
                 return Err(Rejection::Quota {
@@ -254,7 +265,6 @@ impl Ingest {
                 });
             }
         }
-        let record = unverified.verify()?;
         let (outcome, current, ticket) = self.store.apply(record)?;
         if let Outcome::Stale { current } = outcome {
             return Err(Rejection::Stale {
