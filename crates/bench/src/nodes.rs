@@ -183,25 +183,33 @@ impl Bench {
         let start = Instant::now();
         let end = start + Duration::from_secs(seconds);
         std::thread::scope(|s| {
-            s.spawn(|| {
-                for (k, record) in writes.iter().enumerate() {
-                    let due = start + Duration::from_micros(k as u64 * 1_000);
-                    if due > end {
-                        break;
+            // 1 000 writes a second: 4 writers, one signed record each every 4 ms, each
+            // waiting for its acknowledgement like a real client.
+            for writer in 0..4usize {
+                let (writes, written, writing, token) = (&writes, &written, &writing, &token);
+                s.spawn(move || {
+                    for (k, record) in writes.iter().enumerate().skip(writer).step_by(4) {
+                        let due = start + Duration::from_micros(k as u64 * 1_000);
+                        if due > end {
+                            break;
+                        }
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        let sent =
+                            ureq::post(format!("http://{}/api/v1/records", self.source.http))
+                                .header("authorization", format!("Bearer {token}"))
+                                .header("content-type", "application/cbor")
+                                .send(record.bytes());
+                        if sent.is_ok() {
+                            written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                    let sent = ureq::post(format!("http://{}/api/v1/records", self.source.http))
-                        .header("authorization", format!("Bearer {token}"))
-                        .header("content-type", "application/cbor")
-                        .send(record.bytes());
-                    if sent.is_ok() {
-                        written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-                *writing.lock().expect("no panics while held") = start.elapsed();
-            });
+                    // The writer that finishes last says how long writing took.
+                    let mut writing = writing.lock().expect("no panics while held");
+                    *writing = (*writing).max(start.elapsed());
+                });
+            }
             // 200 requests a second: 4 readers, one request each every 20 ms.
             for reader in 0..4usize {
                 let (latencies, searches) = (&latencies, &searches);

@@ -36,8 +36,16 @@ pub fn decode(bytes: &[u8]) -> Result<Value, Error> {
     Ok(value)
 }
 
-/// A map entry: key, value, and where its bytes lie in the input.
-pub type Entry = (Value, Value, Range<usize>);
+/// A map entry as decoded, and where its bytes lie in the input.
+#[derive(Debug)]
+pub struct Entry {
+    pub key: Value,
+    pub value: Value,
+    /// The whole entry, key and value.
+    pub span: Range<usize>,
+    /// Where the value starts.
+    pub value_at: usize,
+}
 
 /// Decodes one canonical CBOR map that spans all of `bytes`, keeping where each entry lies:
 /// dropping entries from a canonical map leaves the others canonical, so a part of the map
@@ -221,7 +229,7 @@ impl<'a> Reader<'a> {
             5 => Value::Map(
                 self.entries(n, at, depth)?
                     .into_iter()
-                    .map(|(key, value, _)| (key, value))
+                    .map(|e| (e.key, e.value))
                     .collect(),
             ),
             6 => {
@@ -267,8 +275,14 @@ impl<'a> Reader<'a> {
                 )));
             }
             previous = Some(key_bytes);
+            let value_at = self.pos;
             let value = self.value(depth + 1)?;
-            entries.push((key, value, key_at..self.pos));
+            entries.push(Entry {
+                key,
+                value,
+                span: key_at..self.pos,
+                value_at,
+            });
         }
         Ok(entries)
     }

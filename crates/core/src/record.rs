@@ -272,11 +272,15 @@ fn body_error(e: impl fmt::Display) -> Error {
     }
 }
 
-fn body_from_value(kind: Kind, value: &Value) -> Result<Body, Error> {
+/// The typed body of `value`, whose canonical encoding is `encoded`.
+fn body_from_value(kind: Kind, value: &Value, encoded: &[u8]) -> Result<Body, Error> {
     let Value::Map(entries) = value else {
         return Err(body_error("must be a map"));
     };
-    let body = if entries.iter().any(|(k, _)| *k == text("deleted")) {
+    let body = if entries
+        .iter()
+        .any(|(k, _)| matches!(k, Value::Text(t) if t == "deleted"))
+    {
         if entries.as_slice() != [(text("deleted"), Value::Bool(true))] {
             return Err(body_error("a tombstone is exactly {\"deleted\": true}"));
         }
@@ -295,7 +299,7 @@ fn body_from_value(kind: Kind, value: &Value) -> Result<Body, Error> {
         }
     };
     // One body, one encoding: an explicit null or empty list would be a second form.
-    if cbor::encode(&body_value(&body)?)? != cbor::encode(value)? {
+    if cbor::encode(&body_value(&body)?)? != encoded {
         return Err(body_error(
             "holds a null, empty or default field: leave absent fields out",
         ));
@@ -377,7 +381,14 @@ impl Record {
         cbor::write_head(5, entries.len().saturating_sub(1) as u64, &mut unsigned);
         let mut fields: [Option<Value>; 8] = Default::default();
         const NAMES: [&str; 8] = ["v", "author", "kind", "id", "seq", "time", "body", "sig"];
-        for (key, value, span) in entries {
+        let mut body_bytes: &[u8] = &[];
+        for cbor::Entry {
+            key,
+            value,
+            span,
+            value_at,
+        } in entries
+        {
             let Value::Text(key) = key else {
                 return Err(Error::Malformed("a record key is not text".into()));
             };
@@ -389,6 +400,9 @@ impl Record {
                     problem: "is not a record field (v, author, kind, id, seq, time, body, sig)"
                         .into(),
                 })?;
+            if key == "body" {
+                body_bytes = &bytes[value_at..span.end];
+            }
             if key != "sig" {
                 unsigned.extend_from_slice(&bytes[span]);
             }
@@ -452,7 +466,7 @@ impl Record {
             field: "sig".into(),
             problem: "must be a 64-byte Ed25519 signature".into(),
         })?;
-        let typed = body_from_value(kind, &body)?;
+        let typed = body_from_value(kind, &body, body_bytes)?;
         Ok(Unverified {
             record: Record {
                 author,

@@ -54,6 +54,27 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| e.to_string())?
 }
 
+type Ingested = Result<Vec<Result<maillage_store::ingest::Accepted, Rejection>>, String>;
+
+/// Counts what an ingested batch brought, and penalises the peer for its invalid records.
+async fn account(
+    batch: tokio::task::JoinHandle<Ingested>,
+    handle: &Handle,
+    peer: PeerId,
+    report: &mut SyncReport,
+) -> Result<(), String> {
+    let results = batch.await.map_err(|e| e.to_string())??;
+    report.records_in += results
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|a| a.outcome.stored()))
+        .count() as u64;
+    let bad = invalid(&results);
+    if bad > 0 {
+        handle.send(Command::Penalise { peer, invalid: bad }).await;
+    }
+    Ok(())
+}
+
 /// Answers one request of a peer's session.
 pub(crate) async fn answer(
     ingest: Arc<Ingest>,
@@ -80,17 +101,16 @@ pub(crate) async fn answer(
                 let mut records = vec![];
                 let mut size = 0;
                 for Hash32(h) in hashes {
-                    if let Some(stored) = ingest
+                    if let Some(bytes) = ingest
                         .store()
-                        .get_by_hash(&Hash(h))
+                        .bytes_by_hash(&Hash(h))
                         .map_err(|e| e.to_string())?
                     {
-                        let bytes = stored.record.bytes();
                         if size + bytes.len() > sync::MAX_BATCH_BYTES {
                             break;
                         }
                         size += bytes.len();
-                        records.push(sync::Record(bytes.to_vec()));
+                        records.push(sync::Record(bytes));
                     }
                 }
                 Response::Records(records)
@@ -190,14 +210,17 @@ async fn session(
     let offer = blocking(move || {
         let mut out = vec![];
         for h in have {
-            if let Some(stored) = store.store().get_by_hash(&h).map_err(|e| e.to_string())? {
-                out.push(stored.record.bytes().to_vec());
+            if let Some(bytes) = store.store().bytes_by_hash(&h).map_err(|e| e.to_string())? {
+                out.push(bytes);
             }
         }
         Ok(out)
     })
     .await?;
 
+    // Each batch is ingested while the next is fetched, and while the one before finishes:
+    // two batches checked at once keep two cores busy.
+    let mut ingesting = None;
     for chunk in session.need.chunks(sync::MAX_FETCH) {
         let mut wanted: Vec<Hash32> = chunk.iter().map(|h| Hash32(h.0)).collect();
         while !wanted.is_empty() {
@@ -213,20 +236,17 @@ async fn session(
             wanted.retain(|h| !got.contains(&h.0));
             report.bytes_received += records.iter().map(|r| r.0.len() as u64).sum::<u64>();
             let ingest = ingest.clone();
-            let results = blocking(move || {
+            let next = blocking(move || {
                 let bytes: Vec<Vec<u8>> = records.into_iter().map(|r| r.0).collect();
                 Ok(ingest.submit_all(&bytes, Source::Sync))
-            })
-            .await?;
-            report.records_in += results
-                .iter()
-                .filter(|r| r.as_ref().is_ok_and(|a| a.outcome.stored()))
-                .count() as u64;
-            let bad = invalid(&results);
-            if bad > 0 {
-                handle.send(Command::Penalise { peer, invalid: bad }).await;
+            });
+            if let Some(previous) = ingesting.replace(tokio::spawn(next)) {
+                account(previous, handle, peer, report).await?;
             }
         }
+    }
+    if let Some(last) = ingesting {
+        account(last, handle, peer, report).await?;
     }
 
     for batch in sync::batches(offer) {

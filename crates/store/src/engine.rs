@@ -785,24 +785,30 @@ impl Store for Engine {
         Ok(self.memory().items.iter().copied().collect())
     }
 
-    fn get_by_hash(&self, hash: &Hash) -> Result<Option<Stored>, Error> {
-        let held = {
-            let m = self.memory();
-            m.by_hash
-                .get(hash)
-                .and_then(|doc| Some((*doc, *m.slots.get(doc)?)))
-        };
-        let Some((doc, slot)) = held else {
-            return Ok(None);
-        };
-        match slot.evidence {
-            Some(e) if e.hash == *hash => Ok(self.record_at(e.at)?.map(|record| Stored {
-                record,
-                equivocation: true,
-                change: 0,
-            })),
-            _ => self.stored(doc),
+    fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {
+        // A miss means compaction moved the frame between the two reads: look again.
+        for _ in 0..3 {
+            let at = {
+                let m = self.memory();
+                let slot = m.by_hash.get(hash).and_then(|doc| m.slots.get(doc));
+                let held = slot.map(|s| [Some(s.current), s.evidence]);
+                held.into_iter()
+                    .flatten()
+                    .flatten()
+                    .find(|v| v.hash == *hash)
+                    .map(|v| v.at)
+            };
+            let Some(at) = at else {
+                return Ok(None);
+            };
+            if let Some(frame) = self.segments.read(at)? {
+                return Ok(Some(frame.payload));
+            }
         }
+        Err(Error::Corrupt {
+            key: hash.to_string(),
+            reason: "its frame kept moving".into(),
+        })
     }
 
     fn author_count(&self, author: &Author) -> Result<u64, Error> {

@@ -171,8 +171,8 @@ pub trait Store: Send + Sync + 'static {
     fn confirmation(&self, collaboration: &Record) -> Result<Confirmation, Error>;
     /// `(time, hash)` of every version held, sorted: what set reconciliation compares.
     fn items(&self) -> Result<Vec<(u64, Hash)>, Error>;
-    /// A held version by its hash.
-    fn get_by_hash(&self, hash: &Hash) -> Result<Option<Stored>, Error>;
+    /// The signed bytes of a held version (current or evidence), by its hash.
+    fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error>;
     /// How many addresses an author has here (for quotas).
     fn author_count(&self, author: &Author) -> Result<u64, Error>;
     /// Forgets everything an author wrote; returns how many addresses went.

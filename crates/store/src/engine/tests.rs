@@ -52,7 +52,7 @@ fn merge_outcomes_and_reopen() {
     assert_eq!(summary.versions, 2);
     let loser = v2.hash().max(v2b.hash());
     assert_eq!(
-        store.get_by_hash(&loser).unwrap().unwrap().record.hash(),
+        Hash::of(&store.bytes_by_hash(&loser).unwrap().unwrap()),
         loser
     );
     assert_eq!(store.items().unwrap().len(), 2);
