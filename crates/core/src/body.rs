@@ -361,7 +361,7 @@ fn list<T>(
         ));
     }
     for (i, item) in items.iter().enumerate() {
-        check(&format!("{field}[{i}]"), item)?;
+        named(check("", item), |inner| format!("{field}[{i}]{inner}"))?;
     }
     Ok(())
 }
@@ -398,10 +398,25 @@ fn code(field: &str, scheme: Scheme, value: &str) -> Result<(), Error> {
 
 fn descriptions(field: &str, map: &BTreeMap<String, String>) -> Result<(), Error> {
     for (lang, value) in map {
-        language(&format!("{field} language"), lang)?;
-        text(&format!("{field}.{lang}"), value, MAX_DESCRIPTION)?;
+        named(language("", lang), |_| format!("{field} language"))?;
+        named(text("", value, MAX_DESCRIPTION), |_| {
+            format!("{field}.{lang}")
+        })?;
     }
     Ok(())
+}
+
+/// The result of a check made with a field name relative to the item checked (`""` for
+/// the item itself, `.value` for a part of it), with the full name spelled out only if it
+/// failed: names built from data cost an allocation, and most records are valid.
+fn named(check: Result<(), Error>, field: impl FnOnce(&str) -> String) -> Result<(), Error> {
+    check.map_err(|e| match e {
+        Error::Field {
+            field: inner,
+            problem,
+        } => invalid(field(&inner), problem),
+        other => other,
+    })
 }
 
 /// An absolute `http` or `https` URL with a host.
@@ -687,6 +702,26 @@ mod tests {
         let mut o = org();
         o.countries = vec!["FR".into(), "FR".into()];
         assert!(problem(&o).contains("repeats"));
+        // Each field is named in full: list items, their parts, description languages.
+        let field = |o: &Organisation| match o.validate() {
+            Err(Error::Field { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let mut o = org();
+        o.countries = vec!["SN".into(), "XX".into()];
+        assert_eq!(field(&o), "countries[1]");
+        let mut o = org();
+        o.identifiers = vec![Identifier {
+            scheme: "LU-RCS".into(),
+            value: " ".into(),
+        }];
+        assert_eq!(field(&o), "identifiers[0].value");
+        let mut o = org();
+        o.description = [("zz".to_owned(), "Texte".to_owned())].into();
+        assert_eq!(field(&o), "description language");
+        let mut o = org();
+        o.description = [("fr".to_owned(), " ".to_owned())].into();
+        assert_eq!(field(&o), "description.fr");
     }
 
     #[test]
