@@ -608,12 +608,9 @@ impl Store for Engine {
             _ => None,
         };
         let doc = held.map_or(next_doc, |(doc, _)| doc);
-        let at = self.segments.append(&Frame {
-            kind: segments::Kind::Record,
-            change: change + 1,
-            doc,
-            payload: record.bytes().to_vec(),
-        })?;
+        let at = self
+            .segments
+            .append(&Frame::record(change + 1, doc, &record))?;
         let v = Version::of(&record, change + 1, at);
         self.memory_mut()
             .take(&akey, doc, &record, v, merged, old.as_ref());
@@ -829,12 +826,12 @@ impl Store for Engine {
                     .ok_or_else(|| corrupt(slot.current.at, "a current frame is gone".into()))?;
                 olds.push((akey, doc, old));
             }
-            let at = self.segments.append(&Frame {
-                kind: segments::Kind::Purge,
+            let at = self.segments.append(&Frame::new(
+                segments::Kind::Purge,
                 change,
-                doc: 0,
-                payload: author.to_bytes().to_vec(),
-            })?;
+                0,
+                author.to_bytes().to_vec(),
+            ))?;
             let mut m = self.memory_mut();
             for (akey, doc, old) in &olds {
                 m.remove(akey, *doc, old);

@@ -81,7 +81,7 @@ impl Rejection {
 pub struct Accepted {
     pub outcome: Outcome,
     /// The version the node now serves for the address.
-    pub current: Stored,
+    pub current: Arc<Stored>,
 }
 
 /// A version the store took, and where it came in.
@@ -201,7 +201,7 @@ impl Ingest {
                     // Nobody listening is fine: events are a convenience, the change log is the record.
                     let _ = self.events.send(Event {
                         source,
-                        stored: Arc::new(accepted.current.clone()),
+                        stored: accepted.current.clone(),
                     });
                 }
                 Ok(accepted)
@@ -272,6 +272,7 @@ impl Ingest {
                 current,
             });
         }
+        let current = Arc::new(current);
         Ok((Accepted { outcome, current }, ticket))
     }
 

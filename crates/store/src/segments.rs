@@ -43,14 +43,39 @@ pub(crate) struct Frame {
     pub change: u64,
     pub doc: u32,
     pub payload: Vec<u8>,
+    check: [u8; 8],
 }
 
 impl Frame {
+    pub fn new(kind: Kind, change: u64, doc: u32, payload: Vec<u8>) -> Frame {
+        let check = check(&payload);
+        Frame {
+            kind,
+            change,
+            doc,
+            payload,
+            check,
+        }
+    }
+
+    /// A record's frame: its hash is the SHA-256 of the payload already.
+    pub fn record(change: u64, doc: u32, record: &maillage_core::Record) -> Frame {
+        let mut check = [0; 8];
+        check.copy_from_slice(&record.hash().0[..8]);
+        Frame {
+            kind: Kind::Record,
+            change,
+            doc,
+            payload: record.bytes().to_vec(),
+            check,
+        }
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEAD + self.payload.len());
         out.extend_from_slice(&(self.payload.len() as u32).to_be_bytes());
         out.push(self.kind as u8);
-        out.extend_from_slice(&check(&self.payload));
+        out.extend_from_slice(&self.check);
         out.extend_from_slice(&self.change.to_be_bytes());
         out.extend_from_slice(&self.doc.to_be_bytes());
         out.extend_from_slice(&self.payload);
@@ -337,6 +362,7 @@ fn read_frame(reader: &mut impl std::io::Read) -> Result<Option<Frame>, Error> {
         change,
         doc,
         payload,
+        check: sum,
     }))
 }
 
@@ -345,12 +371,12 @@ mod tests {
     use super::*;
 
     fn frame(n: u8) -> Frame {
-        Frame {
-            kind: Kind::Record,
-            change: u64::from(n),
-            doc: u32::from(n),
-            payload: vec![n; 100 + usize::from(n)],
-        }
+        Frame::new(
+            Kind::Record,
+            u64::from(n),
+            u32::from(n),
+            vec![n; 100 + usize::from(n)],
+        )
     }
 
     fn replayed(segments: &Segments) -> Vec<(Location, Frame)> {
