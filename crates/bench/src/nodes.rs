@@ -188,6 +188,8 @@ impl Bench {
             for writer in 0..4usize {
                 let (writes, written, writing, token) = (&writes, &written, &writing, &token);
                 s.spawn(move || {
+                    // Each client keeps its connection open, as browsers and tools do.
+                    let agent = ureq::Agent::new_with_defaults();
                     for (k, record) in writes.iter().enumerate().skip(writer).step_by(4) {
                         let due = start + Duration::from_micros(k as u64 * 1_000);
                         if due > end {
@@ -196,11 +198,11 @@ impl Bench {
                         if let Some(wait) = due.checked_duration_since(Instant::now()) {
                             std::thread::sleep(wait);
                         }
-                        let sent =
-                            ureq::post(format!("http://{}/api/v1/records", self.source.http))
-                                .header("authorization", format!("Bearer {token}"))
-                                .header("content-type", "application/cbor")
-                                .send(record.bytes());
+                        let sent = agent
+                            .post(format!("http://{}/api/v1/records", self.source.http))
+                            .header("authorization", format!("Bearer {token}"))
+                            .header("content-type", "application/cbor")
+                            .send(record.bytes());
                         if sent.is_ok() {
                             written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -214,6 +216,7 @@ impl Bench {
             for reader in 0..4usize {
                 let (latencies, searches) = (&latencies, &searches);
                 s.spawn(move || {
+                    let agent = ureq::Agent::new_with_defaults();
                     let mut k = reader;
                     while Instant::now() < end {
                         let due = start + Duration::from_millis((k / 4) as u64 * 20);
@@ -226,7 +229,8 @@ impl Bench {
                             _ => (2, "/health".to_owned()),
                         };
                         let at = Instant::now();
-                        if ureq::get(format!("http://{}{path}", self.source.http))
+                        if agent
+                            .get(format!("http://{}{path}", self.source.http))
                             .call()
                             .is_ok()
                         {
