@@ -180,7 +180,7 @@ impl Memory {
         if needed {
             *bytes += u64::from(at.len);
         } else {
-            *bytes -= u64::from(at.len);
+            *bytes = bytes.saturating_sub(u64::from(at.len));
         }
     }
 
@@ -291,6 +291,12 @@ impl Memory {
             return;
         };
         self.addresses.remove(akey);
+        if let Some(n) = self.authors.get_mut(&old.author) {
+            *n -= 1;
+            if *n == 0 {
+                self.authors.remove(&old.author);
+            }
+        }
         self.unplace(doc, old, slot.current);
         self.forget(slot.current);
         if let Some(e) = slot.evidence {
@@ -298,10 +304,17 @@ impl Memory {
         }
     }
 
-    /// Records a purge of `author` at change `change`, in the frame at `at`.
+    /// Records a purge of `author` at change `change`, in the frame at `at`. Replay may
+    /// meet an older purge after a newer one (compaction moves frames): it changes nothing.
     fn purged(&mut self, author: Author, change: u64, at: Location) {
         self.change = self.change.max(change);
-        self.authors.remove(&author);
+        if self
+            .purges
+            .get(&author)
+            .is_some_and(|(latest, _)| *latest >= change)
+        {
+            return;
+        }
         self.need(at, true);
         if let Some((_, older)) = self.purges.insert(author, (change, at)) {
             self.need(older, false);
@@ -641,7 +654,11 @@ impl Store for Engine {
             self.segments.sync()?;
             *flushed = upto;
         }
-        self.compact()
+        // What was asked is durable; a compaction that fails is tried again at the next sync.
+        if let Err(e) = self.compact() {
+            tracing::warn!(error = %e, "compacting the record log failed");
+        }
+        Ok(())
     }
 
     fn head(&self, address: &Address) -> Result<Option<Head>, Error> {

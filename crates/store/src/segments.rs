@@ -272,9 +272,14 @@ impl Segments {
     pub fn sync(&self) -> Result<(), Error> {
         let dirty =
             std::mem::take(&mut self.active.lock().expect("no one panics holding it").dirty);
-        for segment in dirty {
-            if let Some(file) = self.file(segment) {
-                file.sync_data()?;
+        for (i, segment) in dirty.iter().enumerate() {
+            if let Some(file) = self.file(*segment)
+                && let Err(e) = file.sync_data()
+            {
+                // Not durable: the next sync must try these again.
+                let mut active = self.active.lock().expect("no one panics holding it");
+                active.dirty.extend(dirty.iter().skip(i));
+                return Err(e.into());
             }
         }
         Ok(())

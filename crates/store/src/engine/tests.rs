@@ -306,6 +306,15 @@ fn purged_positions_are_not_handed_out_again() {
     };
     let store = Engine::open(dir.path()).unwrap();
     assert_eq!(store.summary().unwrap().versions, 1);
+    // Allowed again later, the author starts from nothing, and stays so across a reopen.
+    let (_, _, ticket) = store
+        .apply(org(&b, "back", 1, json!({"name": "Back"})))
+        .unwrap();
+    store.sync(ticket).unwrap();
+    drop(store);
+    let store = Engine::open(dir.path()).unwrap();
+    assert_eq!(store.author_count(&Author::from(&b)).unwrap(), 1);
+    assert_eq!(store.summary().unwrap().versions, 2);
     let (_, stored, _) = store
         .apply(org(&a, "new", 1, json!({"name": "New"})))
         .unwrap();
