@@ -1,4 +1,4 @@
-//! The store's engine: an append-only record log on disk ([`crate::segments`]), and in memory
+//! The store's engine: an append-only record log on disk (`segments`), and in memory
 //! everything derived from it, rebuilt by replaying the log when the store opens.
 //!
 //! A write appends one frame; [`Store::sync`] makes every frame appended so far durable with
