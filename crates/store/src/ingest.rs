@@ -195,7 +195,11 @@ impl Ingest {
             .map(|staged| {
                 let (accepted, _) = staged?;
                 if let Err(e) = &synced {
-                    return Err(Rejection::Store(Error::Flush(e.to_string())));
+                    let why = match e {
+                        Error::Flush(why) => why.clone(),
+                        other => other.to_string(),
+                    };
+                    return Err(Rejection::Store(Error::Flush(why)));
                 }
                 if accepted.outcome.stored() {
                     // Nobody listening is fine: events are a convenience, the change log is the record.

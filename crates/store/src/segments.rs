@@ -13,6 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, ErrorKind};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sha2::{Digest as _, Sha256};
@@ -130,6 +131,10 @@ pub(crate) struct Segments {
     segment_bytes: u64,
     files: RwLock<BTreeMap<u32, Arc<File>>>,
     active: Mutex<Active>,
+    /// Set when a flush failed: after that the kernel may have dropped the unflushed pages
+    /// and may report the next flush as a success, so nothing is written or acknowledged
+    /// until the node restarts and replays what is on disk.
+    failed: AtomicBool,
 }
 
 fn name(dir: &Path, segment: u32) -> PathBuf {
@@ -178,6 +183,7 @@ impl Segments {
                 len,
                 dirty: BTreeSet::new(),
             }),
+            failed: AtomicBool::new(false),
         })
     }
 
@@ -239,6 +245,7 @@ impl Segments {
 
     /// Appends a frame; durable after the next [`Segments::sync`].
     pub fn append(&self, frame: &Frame) -> Result<Location, Error> {
+        self.healthy()?;
         let bytes = frame.encode();
         let mut active = self.active.lock().expect("no one panics holding it");
         if active.len > 0 && active.len + bytes.len() as u64 > self.segment_bytes {
@@ -272,15 +279,24 @@ impl Segments {
     pub fn sync(&self) -> Result<(), Error> {
         let dirty =
             std::mem::take(&mut self.active.lock().expect("no one panics holding it").dirty);
-        for (i, segment) in dirty.iter().enumerate() {
-            if let Some(file) = self.file(*segment)
+        self.healthy()?;
+        for segment in dirty {
+            if let Some(file) = self.file(segment)
                 && let Err(e) = file.sync_data()
             {
-                // Not durable: the next sync must try these again.
-                let mut active = self.active.lock().expect("no one panics holding it");
-                active.dirty.extend(dirty.iter().skip(i));
-                return Err(e.into());
+                self.failed.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, segment, "the disk refused to flush the record log");
+                return Err(Error::Flush(e.to_string()));
             }
+        }
+        Ok(())
+    }
+
+    fn healthy(&self) -> Result<(), Error> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(Error::Flush(
+                "an earlier flush of the record log failed, so what was written since is not known to be on disk; stop the node, check the disk, and start it again: it replays what is there".into(),
+            ));
         }
         Ok(())
     }
