@@ -7,7 +7,8 @@ use maillage_core::body::{Body, Organisation};
 use maillage_core::{Address, Kind, Record};
 use roaring::RoaringBitmap;
 
-/// Bytes that order and identify an address: author key, kind, id.
+/// Bytes that identify an address: author key, kind, id (so an author's addresses share
+/// a prefix).
 pub(crate) fn address_key(address: &Address) -> Vec<u8> {
     let mut key = address.author.to_bytes().to_vec();
     key.push(kind_byte(address.kind));
@@ -23,16 +24,15 @@ pub(crate) fn kind_byte(kind: Kind) -> u8 {
     }
 }
 
-/// One index term: a tag and a value, encoded as `tag value 0x00`.
+/// One index term: a tag byte, then the value.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Term(pub Vec<u8>);
 
 impl Term {
     fn new(tag: u8, value: &[u8]) -> Term {
-        let mut bytes = Vec::with_capacity(value.len() + 2);
+        let mut bytes = Vec::with_capacity(value.len() + 1);
         bytes.push(tag);
         bytes.extend_from_slice(value);
-        bytes.push(0);
         Term(bytes)
     }
 
