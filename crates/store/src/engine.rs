@@ -136,6 +136,13 @@ fn merge(slot: Option<&Slot>, record: &Record) -> Merge {
     }
 }
 
+/// A version arriving in memory: its record, what finds it, and where its frame is.
+struct Arrival<'a> {
+    record: &'a Record,
+    entry: Entry,
+    v: Version,
+}
+
 /// What needs a frame.
 #[derive(Clone, Copy, Debug)]
 enum Owner {
@@ -206,10 +213,10 @@ impl Memory {
     }
 
     /// Makes `record` the current version of document `doc`, findable.
-    fn place(&mut self, doc: u32, record: &Record, v: Version) {
+    fn place(&mut self, doc: u32, record: &Record, entry: Entry, v: Version) {
         self.changes.insert(v.change, doc);
         self.live_count(record, true);
-        self.index.add(doc, Entry::of(record));
+        self.index.add(doc, entry);
         self.hold(v, doc);
     }
 
@@ -220,17 +227,10 @@ impl Memory {
         self.index.remove(doc, &Entry::of(old));
     }
 
-    /// Takes in `record`, at `v`, as `merge` decided; `old` is the current record of the
-    /// address when it loses that place.
-    fn take(
-        &mut self,
-        akey: &[u8],
-        doc: u32,
-        record: &Record,
-        v: Version,
-        m: Merge,
-        old: Option<&Record>,
-    ) {
+    /// Takes in a version as `merge` decided; `old` is the current record of the address
+    /// when it loses that place.
+    fn take(&mut self, akey: &[u8], doc: u32, new: Arrival, m: Merge, old: Option<&Record>) {
+        let Arrival { record, entry, v } = new;
         self.change = self.change.max(v.change);
         self.next_doc = self.next_doc.max(doc + 1);
         let held = self.slots.get(&doc).copied();
@@ -245,7 +245,7 @@ impl Memory {
                         evidence: None,
                     },
                 );
-                self.place(doc, record, v);
+                self.place(doc, record, entry, v);
             }
             (Merge::Replace | Merge::Win, Some(slot)) => {
                 let old = old.expect("the record that loses its place is given");
@@ -266,7 +266,7 @@ impl Memory {
                         evidence,
                     },
                 );
-                self.place(doc, record, v);
+                self.place(doc, record, entry, v);
             }
             (Merge::Lose { kept: true }, Some(slot)) => {
                 if let Some(e) = slot.evidence {
@@ -492,7 +492,12 @@ impl Engine {
                     };
                     let doc = held.map_or(frame.doc, |(doc, _)| doc);
                     let v = Version::of(&record, frame.change, at);
-                    m.take(&akey, doc, &record, v, merged, old.as_ref());
+                    let new = Arrival {
+                        entry: Entry::of(&record),
+                        record: &record,
+                        v,
+                    };
+                    m.take(&akey, doc, new, merged, old.as_ref());
                 }
             }
             Ok(())
@@ -588,6 +593,8 @@ fn decode(frame: &Frame, at: Location) -> Result<Record, Error> {
 
 impl Store for Engine {
     fn apply(&self, record: Record) -> Result<(Outcome, Stored, Ticket), Error> {
+        // What finds the record is worked out before the writer's lock is taken.
+        let entry = Entry::of(&record);
         let _writer = self.write_lock();
         let akey = address_key(&record.address());
         let (held, change, next_doc) = {
@@ -625,8 +632,17 @@ impl Store for Engine {
             .segments
             .append(&Frame::record(change + 1, doc, &record))?;
         let v = Version::of(&record, change + 1, at);
-        self.memory_mut()
-            .take(&akey, doc, &record, v, merged, old.as_ref());
+        self.memory_mut().take(
+            &akey,
+            doc,
+            Arrival {
+                record: &record,
+                entry,
+                v,
+            },
+            merged,
+            old.as_ref(),
+        );
         let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
         if let Merge::Lose { .. } = merged {
             return current(ticket);
