@@ -54,6 +54,9 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| e.to_string())?
 }
 
+/// Fetched batches being ingested at once, at most.
+const INGESTING: usize = 3;
+
 type Ingested = Result<Vec<Result<maillage_store::ingest::Accepted, Rejection>>, String>;
 
 /// Counts what an ingested batch brought, and penalises the peer for its invalid records.
@@ -218,9 +221,9 @@ async fn session(
     })
     .await?;
 
-    // Each batch is ingested while the next is fetched, and while the one before finishes:
-    // two batches checked at once keep two cores busy.
-    let mut ingesting = None;
+    // Each batch is ingested while the next ones are fetched: batches checked at once keep
+    // every core busy, and the network never waits on the disk.
+    let mut ingesting = std::collections::VecDeque::new();
     for chunk in session.need.chunks(sync::MAX_FETCH) {
         let mut wanted: Vec<Hash32> = chunk.iter().map(|h| Hash32(h.0)).collect();
         while !wanted.is_empty() {
@@ -232,7 +235,8 @@ async fn session(
             if records.is_empty() {
                 break; // It no longer holds them: replaced meanwhile; the next session sees.
             }
-            let got: Vec<[u8; 32]> = records.iter().map(|r| Hash::of(&r.0).0).collect();
+            let got: std::collections::HashSet<[u8; 32]> =
+                records.iter().map(|r| Hash::of(&r.0).0).collect();
             wanted.retain(|h| !got.contains(&h.0));
             report.bytes_received += records.iter().map(|r| r.0.len() as u64).sum::<u64>();
             let ingest = ingest.clone();
@@ -240,13 +244,16 @@ async fn session(
                 let bytes: Vec<Vec<u8>> = records.into_iter().map(|r| r.0).collect();
                 Ok(ingest.submit_all(&bytes, Source::Sync))
             });
-            if let Some(previous) = ingesting.replace(tokio::spawn(next)) {
-                account(previous, handle, peer, report).await?;
+            ingesting.push_back(tokio::spawn(next));
+            if ingesting.len() > INGESTING
+                && let Some(oldest) = ingesting.pop_front()
+            {
+                account(oldest, handle, peer, report).await?;
             }
         }
     }
-    if let Some(last) = ingesting {
-        account(last, handle, peer, report).await?;
+    for batch in ingesting {
+        account(batch, handle, peer, report).await?;
     }
 
     for batch in sync::batches(offer) {
