@@ -145,7 +145,7 @@ fn damaged(dir: &Path, segment: u32, offset: u64, why: &str) -> Error {
     Error::Corrupt {
         key: format!("{}@{offset}", name(dir, segment).display()),
         reason: format!(
-            "{why}; the frames after it are intact, so this is damage to the file, not an interrupted write"
+            "{why}: the file is damaged (an interrupted write only ever cuts the end of the newest segment); restore the store from a backup, or move it away and let the node sync its records back from its peers"
         ),
     }
 }
@@ -235,7 +235,8 @@ impl Segments {
                         break;
                     }
                     None => {
-                        return Err(damaged(&self.dir, segment, offset, "unreadable frame"));
+                        let why = "an unreadable frame in a segment that is not the newest";
+                        return Err(damaged(&self.dir, segment, offset, why));
                     }
                 }
             }
