@@ -17,7 +17,8 @@
 //! needed. A closed segment less than half needed is compacted: what is live in it is
 //! copied to the end of the log and synced, then the segment is deleted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod memory;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -26,9 +27,10 @@ use maillage_core::body::{Body, Stance};
 use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 use sha2::{Digest as _, Sha256};
 
-use crate::index::{self, Entry, Index, Term, address_key};
+use crate::index::{self, Entry, Term, address_key};
 use crate::segments::{self, Frame, Location, Segments};
 use crate::{Confirmation, Error, Outcome, Page, Query, Store, Stored, Summary, Ticket};
+use memory::{Arrival, Memory, Merge, Version, merge, outcome};
 
 /// Widest `near=` radius: it bounds the cells one query reads.
 pub const MAX_NEAR_KM: f64 = 2_000.0;
@@ -44,338 +46,6 @@ pub struct Engine {
     memory: RwLock<Memory>,
     written: AtomicU64,
     flushed: Mutex<Ticket>,
-}
-
-/// 256-bit big-endian add or subtract, modulo 2^256.
-fn add_hash(sum: &mut [u8; 32], hash: &[u8; 32], subtract: bool) {
-    let mut carry = 0i32;
-    for i in (0..32).rev() {
-        let v = if subtract {
-            i32::from(sum[i]) - i32::from(hash[i]) + carry
-        } else {
-            i32::from(sum[i]) + i32::from(hash[i]) + carry
-        };
-        sum[i] = v.rem_euclid(256) as u8;
-        carry = v.div_euclid(256);
-    }
-}
-
-/// A held version: where its frame is, and what merging and syncing need without reading it.
-#[derive(Clone, Copy, Debug)]
-struct Version {
-    seq: u64,
-    time: u64,
-    hash: Hash,
-    change: u64,
-    at: Location,
-}
-
-impl Version {
-    fn of(record: &Record, change: u64, at: Location) -> Version {
-        Version {
-            seq: record.seq,
-            time: record.time,
-            hash: record.hash(),
-            change,
-            at,
-        }
-    }
-}
-
-/// What the store holds for one address. The address is flagged as equivocated exactly
-/// when evidence is held.
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    current: Version,
-    /// The lowest-hash version that lost to the current one with the same `seq`, kept so
-    /// that every node learns of the equivocation.
-    evidence: Option<Version>,
-}
-
-/// What merging a version into an address does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Merge {
-    New,
-    Duplicate,
-    Stale(u64),
-    /// A higher `seq`: the held version and any evidence go.
-    Replace,
-    /// The same `seq` and a lower hash: it becomes current, the held one the evidence.
-    Win,
-    /// The same `seq` and a higher hash: the held one stays; this one becomes the evidence
-    /// if it has a lower hash than the evidence held.
-    Lose {
-        kept: bool,
-    },
-}
-
-fn merge(slot: Option<&Slot>, record: &Record) -> Merge {
-    let Some(slot) = slot else {
-        return Merge::New;
-    };
-    let incoming = Head::of(record);
-    let held = Head {
-        seq: slot.current.seq,
-        hash: slot.current.hash,
-        equivocation: slot.evidence.is_some(),
-    };
-    if held.hash == incoming.hash || slot.evidence.is_some_and(|e| e.hash == incoming.hash) {
-        return Merge::Duplicate;
-    }
-    let merged = held.merge(incoming);
-    if merged.seq > incoming.seq {
-        Merge::Stale(held.seq)
-    } else if merged.seq > held.seq {
-        Merge::Replace
-    } else if merged.hash == incoming.hash {
-        Merge::Win
-    } else {
-        Merge::Lose {
-            kept: slot.evidence.is_none_or(|e| incoming.hash < e.hash),
-        }
-    }
-}
-
-/// A version arriving in memory: its record, what finds it, and where its frame is.
-struct Arrival<'a> {
-    record: &'a Record,
-    entry: Entry,
-    v: Version,
-}
-
-/// What needs a frame.
-#[derive(Clone, Copy, Debug)]
-enum Owner {
-    Current(u32),
-    Evidence(u32),
-    Purge(Author),
-}
-
-/// Everything derived from the log.
-#[derive(Debug, Default)]
-struct Memory {
-    /// Address key → document number.
-    addresses: HashMap<Box<[u8]>, u32>,
-    slots: HashMap<u32, Slot>,
-    index: Index,
-    items: BTreeSet<(u64, Hash)>,
-    /// The document each held version belongs to.
-    by_hash: HashMap<Hash, u32>,
-    /// Change position → document.
-    changes: BTreeMap<u64, u32>,
-    authors: HashMap<Author, u64>,
-    /// The latest purge of each purged author: its change position and frame.
-    purges: HashMap<Author, (u64, Location)>,
-    /// Bytes of each segment that are frames still needed.
-    needed: HashMap<u32, u64>,
-    sum: [u8; 32],
-    live: [u64; 3],
-    /// The newest change position handed out.
-    change: u64,
-    /// The next document number.
-    next_doc: u32,
-}
-
-impl Memory {
-    fn slot(&self, akey: &[u8]) -> Option<(u32, Slot)> {
-        let doc = *self.addresses.get(akey)?;
-        Some((doc, *self.slots.get(&doc)?))
-    }
-
-    fn need(&mut self, at: Location, needed: bool) {
-        let bytes = self.needed.entry(at.segment).or_default();
-        if needed {
-            *bytes += u64::from(at.len);
-        } else {
-            *bytes = bytes.saturating_sub(u64::from(at.len));
-        }
-    }
-
-    fn hold(&mut self, v: Version, doc: u32) {
-        add_hash(&mut self.sum, &v.hash.0, false);
-        self.items.insert((v.time, v.hash));
-        self.by_hash.insert(v.hash, doc);
-        self.need(v.at, true);
-    }
-
-    fn forget(&mut self, v: Version) {
-        add_hash(&mut self.sum, &v.hash.0, true);
-        self.items.remove(&(v.time, v.hash));
-        self.by_hash.remove(&v.hash);
-        self.need(v.at, false);
-    }
-
-    fn live_count(&mut self, record: &Record, add: bool) {
-        if !record.body.is_deleted() {
-            let live = &mut self.live[index::kind_byte(record.kind) as usize];
-            *live = if add { *live + 1 } else { *live - 1 };
-        }
-    }
-
-    /// Makes `record` the current version of document `doc`, findable.
-    fn place(&mut self, doc: u32, record: &Record, entry: Entry, v: Version) {
-        self.changes.insert(v.change, doc);
-        self.live_count(record, true);
-        self.index.add(doc, entry);
-        self.hold(v, doc);
-    }
-
-    /// Takes the current version `old` of document `doc` out of the index and change log.
-    fn unplace(&mut self, doc: u32, old: &Record, v: Version) {
-        self.changes.remove(&v.change);
-        self.live_count(old, false);
-        self.index.remove(doc, &Entry::of(old));
-    }
-
-    /// Takes in a version as `merge` decided; `old` is the current record of the address
-    /// when it loses that place.
-    fn take(&mut self, akey: &[u8], doc: u32, new: Arrival, m: Merge, old: Option<&Record>) {
-        let Arrival { record, entry, v } = new;
-        self.change = self.change.max(v.change);
-        self.next_doc = self.next_doc.max(doc + 1);
-        let held = self.slots.get(&doc).copied();
-        match (m, held) {
-            (Merge::New, _) => {
-                self.addresses.insert(akey.into(), doc);
-                *self.authors.entry(record.author).or_default() += 1;
-                self.slots.insert(
-                    doc,
-                    Slot {
-                        current: v,
-                        evidence: None,
-                    },
-                );
-                self.place(doc, record, entry, v);
-            }
-            (Merge::Replace | Merge::Win, Some(slot)) => {
-                let old = old.expect("the record that loses its place is given");
-                self.unplace(doc, old, slot.current);
-                if let Some(e) = slot.evidence {
-                    self.forget(e);
-                }
-                let evidence = if m == Merge::Win {
-                    Some(slot.current)
-                } else {
-                    self.forget(slot.current);
-                    None
-                };
-                self.slots.insert(
-                    doc,
-                    Slot {
-                        current: v,
-                        evidence,
-                    },
-                );
-                self.place(doc, record, entry, v);
-            }
-            (Merge::Lose { kept: true }, Some(slot)) => {
-                if let Some(e) = slot.evidence {
-                    self.forget(e);
-                }
-                self.slots.insert(
-                    doc,
-                    Slot {
-                        evidence: Some(v),
-                        ..slot
-                    },
-                );
-                self.hold(v, doc);
-            }
-            _ => {}
-        }
-    }
-
-    /// Forgets an address whose current record is `old`.
-    fn remove(&mut self, akey: &[u8], doc: u32, old: &Record) {
-        let Some(slot) = self.slots.remove(&doc) else {
-            return;
-        };
-        self.addresses.remove(akey);
-        if let Some(n) = self.authors.get_mut(&old.author) {
-            *n -= 1;
-            if *n == 0 {
-                self.authors.remove(&old.author);
-            }
-        }
-        self.unplace(doc, old, slot.current);
-        self.forget(slot.current);
-        if let Some(e) = slot.evidence {
-            self.forget(e);
-        }
-    }
-
-    /// Records a purge of `author` at change `change`, in the frame at `at`. Replay may
-    /// meet an older purge after a newer one (compaction moves frames): it changes nothing.
-    fn purged(&mut self, author: Author, change: u64, at: Location) {
-        self.change = self.change.max(change);
-        if self
-            .purges
-            .get(&author)
-            .is_some_and(|(latest, _)| *latest >= change)
-        {
-            return;
-        }
-        self.need(at, true);
-        if let Some((_, older)) = self.purges.insert(author, (change, at)) {
-            self.need(older, false);
-        }
-    }
-
-    /// The frames in `segment` that are still needed, and what needs each.
-    fn frames_in(&self, segment: u32) -> Vec<(Owner, Location)> {
-        let versions = self.slots.iter().flat_map(|(doc, slot)| {
-            [(Owner::Current(*doc), Some(slot.current))]
-                .into_iter()
-                .chain([(Owner::Evidence(*doc), slot.evidence)])
-                .filter_map(|(owner, v)| Some((owner, v?.at)))
-        });
-        let purges = self
-            .purges
-            .iter()
-            .map(|(author, (_, at))| (Owner::Purge(*author), *at));
-        versions
-            .chain(purges)
-            .filter(|(_, at)| at.segment == segment)
-            .collect()
-    }
-
-    /// Points what needs a frame to its copy at `to`.
-    fn relocate(&mut self, owner: Owner, to: Location) {
-        let at = match owner {
-            Owner::Current(doc) => self.slots.get_mut(&doc).map(|s| &mut s.current.at),
-            Owner::Evidence(doc) => self
-                .slots
-                .get_mut(&doc)
-                .and_then(|s| s.evidence.as_mut())
-                .map(|e| &mut e.at),
-            Owner::Purge(author) => self.purges.get_mut(&author).map(|(_, at)| at),
-        };
-        if let Some(at) = at {
-            *at = to;
-        }
-    }
-
-    /// Documents of `author`'s addresses whose current version is older than `change`.
-    fn of_author(&self, author: &Author, change: u64) -> Vec<(Box<[u8]>, u32, Slot)> {
-        let prefix = author.to_bytes();
-        self.addresses
-            .iter()
-            .filter(|(akey, _)| akey.starts_with(&prefix))
-            .filter_map(|(akey, doc)| Some((akey.clone(), *doc, *self.slots.get(doc)?)))
-            .filter(|(_, _, slot)| slot.current.change < change)
-            .collect()
-    }
-}
-
-fn outcome(m: Merge) -> Outcome {
-    match m {
-        Merge::New => Outcome::New,
-        Merge::Duplicate => Outcome::Duplicate,
-        Merge::Stale(current) => Outcome::Stale { current },
-        Merge::Replace => Outcome::Replaced,
-        Merge::Win => Outcome::Equivocation { won: true },
-        Merge::Lose { .. } => Outcome::Equivocation { won: false },
-    }
 }
 
 impl Engine {
@@ -436,25 +106,38 @@ impl Engine {
         decode(&frame, at).map(Some)
     }
 
-    /// The current version of document `doc`.
-    fn stored(&self, doc: u32) -> Result<Option<Stored>, Error> {
-        // A miss means compaction moved the frame between the two reads: look again.
+    /// The frame `pick` finds in memory, and what it found beside it. Compaction may move
+    /// the frame between the two reads: then memory is asked again.
+    fn read_picked<T>(
+        &self,
+        pick: impl Fn(&Memory) -> Option<(Location, T)>,
+    ) -> Result<Option<(Location, T, Frame)>, Error> {
         for _ in 0..3 {
-            let Some(slot) = self.memory().slots.get(&doc).copied() else {
+            let Some((at, found)) = pick(&self.memory()) else {
                 return Ok(None);
             };
-            if let Some(record) = self.record_at(slot.current.at)? {
-                return Ok(Some(Stored {
-                    record,
-                    equivocation: slot.evidence.is_some(),
-                    change: slot.current.change,
-                }));
+            if let Some(frame) = self.segments.read(at)? {
+                return Ok(Some((at, found, frame)));
             }
         }
         Err(Error::Corrupt {
-            key: format!("document {doc}"),
-            reason: "its frame kept moving".into(),
+            key: "record log".into(),
+            reason: "a frame kept moving while it was read".into(),
         })
+    }
+
+    /// The current version of document `doc`.
+    fn stored(&self, doc: u32) -> Result<Option<Stored>, Error> {
+        let picked = self.read_picked(|m| m.slots.get(&doc).map(|s| (s.current.at, *s)))?;
+        picked
+            .map(|(at, slot, frame)| {
+                Ok(Stored {
+                    record: decode(&frame, at)?,
+                    equivocation: slot.evidence.is_some(),
+                    change: slot.current.change,
+                })
+            })
+            .transpose()
     }
 
     /// Derives [`Memory`] from the log.
@@ -816,29 +499,15 @@ impl Store for Engine {
     }
 
     fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {
-        // A miss means compaction moved the frame between the two reads: look again.
-        for _ in 0..3 {
-            let at = {
-                let m = self.memory();
-                let slot = m.by_hash.get(hash).and_then(|doc| m.slots.get(doc));
-                let held = slot.map(|s| [Some(s.current), s.evidence]);
-                held.into_iter()
-                    .flatten()
-                    .flatten()
-                    .find(|v| v.hash == *hash)
-                    .map(|v| v.at)
-            };
-            let Some(at) = at else {
-                return Ok(None);
-            };
-            if let Some(frame) = self.segments.read(at)? {
-                return Ok(Some(frame.payload));
-            }
-        }
-        Err(Error::Corrupt {
-            key: hash.to_string(),
-            reason: "its frame kept moving".into(),
-        })
+        let picked = self.read_picked(|m| {
+            let slot = m.slots.get(m.by_hash.get(hash)?)?;
+            let held = [Some(slot.current), slot.evidence];
+            held.into_iter()
+                .flatten()
+                .find(|v| v.hash == *hash)
+                .map(|v| (v.at, ()))
+        })?;
+        Ok(picked.map(|(_, (), frame)| frame.payload))
     }
 
     fn author_count(&self, author: &Author) -> Result<u64, Error> {

@@ -1,0 +1,349 @@
+//! What the engine derives from the record log and keeps in memory, and how a version
+//! merges into it. No I/O: the engine reads frames and hands this module what it read.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use maillage_core::{Author, Hash, Head, Record};
+
+use crate::Outcome;
+use crate::index::{self, Entry, Index};
+use crate::segments::Location;
+
+/// 256-bit big-endian add or subtract, modulo 2^256.
+fn add_hash(sum: &mut [u8; 32], hash: &[u8; 32], subtract: bool) {
+    let mut carry = 0i32;
+    for i in (0..32).rev() {
+        let v = if subtract {
+            i32::from(sum[i]) - i32::from(hash[i]) + carry
+        } else {
+            i32::from(sum[i]) + i32::from(hash[i]) + carry
+        };
+        sum[i] = v.rem_euclid(256) as u8;
+        carry = v.div_euclid(256);
+    }
+}
+
+/// A held version: where its frame is, and what merging and syncing need without reading it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Version {
+    pub(super) seq: u64,
+    pub(super) time: u64,
+    pub(super) hash: Hash,
+    pub(super) change: u64,
+    pub(super) at: Location,
+}
+
+impl Version {
+    pub(super) fn of(record: &Record, change: u64, at: Location) -> Version {
+        Version {
+            seq: record.seq,
+            time: record.time,
+            hash: record.hash(),
+            change,
+            at,
+        }
+    }
+}
+
+/// What the store holds for one address. The address is flagged as equivocated exactly
+/// when evidence is held.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Slot {
+    pub(super) current: Version,
+    /// The lowest-hash version that lost to the current one with the same `seq`, kept so
+    /// that every node learns of the equivocation.
+    pub(super) evidence: Option<Version>,
+}
+
+/// What merging a version into an address does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Merge {
+    New,
+    Duplicate,
+    Stale(u64),
+    /// A higher `seq`: the held version and any evidence go.
+    Replace,
+    /// The same `seq` and a lower hash: it becomes current, the held one the evidence.
+    Win,
+    /// The same `seq` and a higher hash: the held one stays; this one becomes the evidence
+    /// if it has a lower hash than the evidence held.
+    Lose {
+        kept: bool,
+    },
+}
+
+pub(super) fn merge(slot: Option<&Slot>, record: &Record) -> Merge {
+    let Some(slot) = slot else {
+        return Merge::New;
+    };
+    let incoming = Head::of(record);
+    let held = Head {
+        seq: slot.current.seq,
+        hash: slot.current.hash,
+        equivocation: slot.evidence.is_some(),
+    };
+    if held.hash == incoming.hash || slot.evidence.is_some_and(|e| e.hash == incoming.hash) {
+        return Merge::Duplicate;
+    }
+    let merged = held.merge(incoming);
+    if merged.seq > incoming.seq {
+        Merge::Stale(held.seq)
+    } else if merged.seq > held.seq {
+        Merge::Replace
+    } else if merged.hash == incoming.hash {
+        Merge::Win
+    } else {
+        Merge::Lose {
+            kept: slot.evidence.is_none_or(|e| incoming.hash < e.hash),
+        }
+    }
+}
+
+/// A version arriving in memory: its record, what finds it, and where its frame is.
+pub(super) struct Arrival<'a> {
+    pub(super) record: &'a Record,
+    pub(super) entry: Entry,
+    pub(super) v: Version,
+}
+
+/// What needs a frame.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Owner {
+    Current(u32),
+    Evidence(u32),
+    Purge(Author),
+}
+
+/// Everything derived from the log.
+#[derive(Debug, Default)]
+pub(super) struct Memory {
+    /// Address key → document number.
+    pub(super) addresses: HashMap<Box<[u8]>, u32>,
+    pub(super) slots: HashMap<u32, Slot>,
+    pub(super) index: Index,
+    pub(super) items: BTreeSet<(u64, Hash)>,
+    /// The document each held version belongs to.
+    pub(super) by_hash: HashMap<Hash, u32>,
+    /// Change position → document.
+    pub(super) changes: BTreeMap<u64, u32>,
+    pub(super) authors: HashMap<Author, u64>,
+    /// The latest purge of each purged author: its change position and frame.
+    pub(super) purges: HashMap<Author, (u64, Location)>,
+    /// Bytes of each segment that are frames still needed.
+    pub(super) needed: HashMap<u32, u64>,
+    pub(super) sum: [u8; 32],
+    pub(super) live: [u64; 3],
+    /// The newest change position handed out.
+    pub(super) change: u64,
+    /// The next document number.
+    pub(super) next_doc: u32,
+}
+
+impl Memory {
+    pub(super) fn slot(&self, akey: &[u8]) -> Option<(u32, Slot)> {
+        let doc = *self.addresses.get(akey)?;
+        Some((doc, *self.slots.get(&doc)?))
+    }
+
+    pub(super) fn need(&mut self, at: Location, needed: bool) {
+        let bytes = self.needed.entry(at.segment).or_default();
+        if needed {
+            *bytes += u64::from(at.len);
+        } else {
+            *bytes = bytes.saturating_sub(u64::from(at.len));
+        }
+    }
+
+    fn hold(&mut self, v: Version, doc: u32) {
+        add_hash(&mut self.sum, &v.hash.0, false);
+        self.items.insert((v.time, v.hash));
+        self.by_hash.insert(v.hash, doc);
+        self.need(v.at, true);
+    }
+
+    fn forget(&mut self, v: Version) {
+        add_hash(&mut self.sum, &v.hash.0, true);
+        self.items.remove(&(v.time, v.hash));
+        self.by_hash.remove(&v.hash);
+        self.need(v.at, false);
+    }
+
+    fn live_count(&mut self, record: &Record, add: bool) {
+        if !record.body.is_deleted() {
+            let live = &mut self.live[index::kind_byte(record.kind) as usize];
+            *live = if add { *live + 1 } else { *live - 1 };
+        }
+    }
+
+    /// Makes `record` the current version of document `doc`, findable.
+    fn place(&mut self, doc: u32, record: &Record, entry: Entry, v: Version) {
+        self.changes.insert(v.change, doc);
+        self.live_count(record, true);
+        self.index.add(doc, entry);
+        self.hold(v, doc);
+    }
+
+    /// Takes the current version `old` of document `doc` out of the index and change log.
+    fn unplace(&mut self, doc: u32, old: &Record, v: Version) {
+        self.changes.remove(&v.change);
+        self.live_count(old, false);
+        self.index.remove(doc, &Entry::of(old));
+    }
+
+    /// Takes in a version as `merge` decided; `old` is the current record of the address
+    /// when it loses that place.
+    pub(super) fn take(
+        &mut self,
+        akey: &[u8],
+        doc: u32,
+        new: Arrival,
+        m: Merge,
+        old: Option<&Record>,
+    ) {
+        let Arrival { record, entry, v } = new;
+        self.change = self.change.max(v.change);
+        self.next_doc = self.next_doc.max(doc + 1);
+        let held = self.slots.get(&doc).copied();
+        match (m, held) {
+            (Merge::New, _) => {
+                self.addresses.insert(akey.into(), doc);
+                *self.authors.entry(record.author).or_default() += 1;
+                self.slots.insert(
+                    doc,
+                    Slot {
+                        current: v,
+                        evidence: None,
+                    },
+                );
+                self.place(doc, record, entry, v);
+            }
+            (Merge::Replace | Merge::Win, Some(slot)) => {
+                let old = old.expect("the record that loses its place is given");
+                self.unplace(doc, old, slot.current);
+                if let Some(e) = slot.evidence {
+                    self.forget(e);
+                }
+                let evidence = if m == Merge::Win {
+                    Some(slot.current)
+                } else {
+                    self.forget(slot.current);
+                    None
+                };
+                self.slots.insert(
+                    doc,
+                    Slot {
+                        current: v,
+                        evidence,
+                    },
+                );
+                self.place(doc, record, entry, v);
+            }
+            (Merge::Lose { kept: true }, Some(slot)) => {
+                if let Some(e) = slot.evidence {
+                    self.forget(e);
+                }
+                self.slots.insert(
+                    doc,
+                    Slot {
+                        evidence: Some(v),
+                        ..slot
+                    },
+                );
+                self.hold(v, doc);
+            }
+            _ => {}
+        }
+    }
+
+    /// Forgets an address whose current record is `old`.
+    pub(super) fn remove(&mut self, akey: &[u8], doc: u32, old: &Record) {
+        let Some(slot) = self.slots.remove(&doc) else {
+            return;
+        };
+        self.addresses.remove(akey);
+        if let Some(n) = self.authors.get_mut(&old.author) {
+            *n -= 1;
+            if *n == 0 {
+                self.authors.remove(&old.author);
+            }
+        }
+        self.unplace(doc, old, slot.current);
+        self.forget(slot.current);
+        if let Some(e) = slot.evidence {
+            self.forget(e);
+        }
+    }
+
+    /// Records a purge of `author` at change `change`, in the frame at `at`. Replay may
+    /// meet an older purge after a newer one (compaction moves frames): it changes nothing.
+    pub(super) fn purged(&mut self, author: Author, change: u64, at: Location) {
+        self.change = self.change.max(change);
+        if self
+            .purges
+            .get(&author)
+            .is_some_and(|(latest, _)| *latest >= change)
+        {
+            return;
+        }
+        self.need(at, true);
+        if let Some((_, older)) = self.purges.insert(author, (change, at)) {
+            self.need(older, false);
+        }
+    }
+
+    /// The frames in `segment` that are still needed, and what needs each.
+    pub(super) fn frames_in(&self, segment: u32) -> Vec<(Owner, Location)> {
+        let versions = self.slots.iter().flat_map(|(doc, slot)| {
+            [(Owner::Current(*doc), Some(slot.current))]
+                .into_iter()
+                .chain([(Owner::Evidence(*doc), slot.evidence)])
+                .filter_map(|(owner, v)| Some((owner, v?.at)))
+        });
+        let purges = self
+            .purges
+            .iter()
+            .map(|(author, (_, at))| (Owner::Purge(*author), *at));
+        versions
+            .chain(purges)
+            .filter(|(_, at)| at.segment == segment)
+            .collect()
+    }
+
+    /// Points what needs a frame to its copy at `to`.
+    pub(super) fn relocate(&mut self, owner: Owner, to: Location) {
+        let at = match owner {
+            Owner::Current(doc) => self.slots.get_mut(&doc).map(|s| &mut s.current.at),
+            Owner::Evidence(doc) => self
+                .slots
+                .get_mut(&doc)
+                .and_then(|s| s.evidence.as_mut())
+                .map(|e| &mut e.at),
+            Owner::Purge(author) => self.purges.get_mut(&author).map(|(_, at)| at),
+        };
+        if let Some(at) = at {
+            *at = to;
+        }
+    }
+
+    /// Documents of `author`'s addresses whose current version is older than `change`.
+    pub(super) fn of_author(&self, author: &Author, change: u64) -> Vec<(Box<[u8]>, u32, Slot)> {
+        let prefix = author.to_bytes();
+        self.addresses
+            .iter()
+            .filter(|(akey, _)| akey.starts_with(&prefix))
+            .filter_map(|(akey, doc)| Some((akey.clone(), *doc, *self.slots.get(doc)?)))
+            .filter(|(_, _, slot)| slot.current.change < change)
+            .collect()
+    }
+}
+
+pub(super) fn outcome(m: Merge) -> Outcome {
+    match m {
+        Merge::New => Outcome::New,
+        Merge::Duplicate => Outcome::Duplicate,
+        Merge::Stale(current) => Outcome::Stale { current },
+        Merge::Replace => Outcome::Replaced,
+        Merge::Win => Outcome::Equivocation { won: true },
+        Merge::Lose { .. } => Outcome::Equivocation { won: false },
+    }
+}
