@@ -33,6 +33,8 @@ pub use error::Error;
 
 /// Largest request body: a 64 KiB record in CBOR, or its JSON form with room for escapes.
 pub const MAX_BODY: usize = 256 * 1024;
+/// Largest batch of writes: up to a thousand bodies of a few KiB each.
+pub const MAX_BATCH_BODY: usize = 16 * 1024 * 1024;
 
 /// What every handler shares.
 #[derive(Clone, Debug)]
@@ -112,6 +114,10 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/openapi.json", get(meta::openapi))
         .route("/api/v1/status", get(meta::status))
         .route("/api/v1/records", axum::routing::post(records::post))
+        .route(
+            "/api/v1/records/batch",
+            axum::routing::post(records::batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
         .route(
             "/api/v1/records/{did}/{kind}/{id}",
             get(records::get).delete(records::delete),

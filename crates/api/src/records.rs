@@ -225,9 +225,27 @@ impl Search {
         let mut q = maillage_store::Query::new(kind);
         q.text = self.q;
         q.org_type = self.kind;
-        q.country = self.country.map(|c| c.to_uppercase());
+        q.country = self
+            .country
+            .map(|c| {
+                maillage_core::vocab::country_code(&c)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        Error::BadRequest(format!(
+                            "country `{c}` is not a country name or ISO 3166 code"
+                        ))
+                    })
+            })
+            .transpose()?;
         q.region = self.region;
-        q.activity = self.activity;
+        q.activity = self
+            .activity
+            .map(|a| {
+                maillage_core::vocab::find(&maillage_core::vocab::Scheme::ACTIVITIES, &a)
+                    .map(maillage_core::vocab::Concept::id)
+                    .ok_or_else(|| Error::BadRequest(format!("activity `{a}` is not an ESSGLOBAL activity (a code like AM60 or ICA280, a URI or a label)")))
+            })
+            .transpose()?;
         q.author = self.author.map(|a| a.parse()).transpose()?;
         q.near = self
             .near
@@ -393,4 +411,194 @@ pub(crate) async fn graph(Extract(state): Extract<State>) -> Result<Json<Value>,
         Ok(Json(json!({ "nodes": nodes, "edges": edges })))
     })
     .await
+}
+
+/// Most items in one `POST /api/v1/records/batch`.
+pub const MAX_BATCH: usize = 1000;
+
+/// One write of a batch: a whole body, or a JSON Merge Patch of the current one.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchItem {
+    kind: String,
+    id: String,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    patch: Option<Value>,
+    /// Fields given only when the resulting body has none.
+    #[serde(default)]
+    defaults: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    #[serde(default)]
+    dry_run: bool,
+    items: Vec<BatchItem>,
+}
+
+/// The names of what differs between two body forms, one level into maps
+/// (`description.fr`, `address.street`, `links.twitter`).
+fn changed(before: &Value, after: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (a, b) = (
+        before.as_object().unwrap_or(&empty),
+        after.as_object().unwrap_or(&empty),
+    );
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let mut out = vec![];
+    for key in keys {
+        match (a.get(key), b.get(key)) {
+            (x, y) if x == y => {}
+            (Some(Value::Object(x)), Some(Value::Object(y))) if key != "location" => {
+                let inner: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                out.extend(
+                    inner
+                        .into_iter()
+                        .filter(|k| x.get(*k) != y.get(*k))
+                        .map(|k| format!("{key}.{k}")),
+                );
+            }
+            _ => out.push(key.clone()),
+        }
+    }
+    out
+}
+
+/// What one item comes to before it is signed: its body and how it differs from the current.
+fn plan(
+    store: &dyn Store,
+    key: &maillage_core::SigningKey,
+    item: BatchItem,
+) -> Result<(Kind, Id, Body, Option<Vec<String>>), Error> {
+    let kind: Kind = item.kind.parse()?;
+    let id: Id = item.id.parse()?;
+    let address = Address {
+        author: maillage_core::Author::from(key),
+        kind,
+        id: id.clone(),
+    };
+    let current = store
+        .get(&address)?
+        .filter(|s| !s.record.body.is_deleted())
+        .map(|s| s.record.body.to_json());
+    let mut json = match (item.body, item.patch) {
+        (Some(body), None) => body,
+        (None, Some(patch)) => {
+            let mut json = current.clone().unwrap_or_else(|| json!({}));
+            maillage_core::merge_patch(&mut json, &patch);
+            json
+        }
+        _ => {
+            return Err(Error::BadRequest(
+                "each item has either `body` (the whole body) or `patch` (a JSON Merge Patch of the current body)".into(),
+            ));
+        }
+    };
+    if json.get("deleted").is_some() {
+        return Err(Error::BadRequest(
+            "to delete a record, use DELETE on its address".into(),
+        ));
+    }
+    for (field, value) in item.defaults.unwrap_or_default() {
+        if json.get(&field).is_none() {
+            json[&field] = value;
+        }
+    }
+    let body = Body::from_json(kind, json)?;
+    let shown = body.to_json();
+    let changes = match &current {
+        Some(c) if *c == shown => return Ok((kind, id, body, Some(vec![]))),
+        Some(c) => Some(changed(c, &shown)),
+        None => None,
+    };
+    Ok((kind, id, body, changes))
+}
+
+/// `POST /api/v1/records/batch`: up to [`MAX_BATCH`] writes for this node to sign, with one
+/// flush. Each is a whole `body` or a `patch` of the current one; a body equal to the current
+/// one signs nothing. Answers each item's outcome (`created`, `updated` with the changed
+/// fields, `unchanged`, `rejected` with why), and with `dry_run` writes nothing.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn batch(
+    Extract(state): Extract<State>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Error> {
+    state.authorize(&headers)?;
+    let body = body_bytes(body)?;
+    let batch: Batch = serde_json::from_slice(&body).map_err(|e| {
+        Error::BadRequest(format!(
+            "the body is not {{\"dry_run\", \"items\": [{{\"kind\", \"id\", \"body\" or \"patch\"}}]}} JSON: {e}"
+        ))
+    })?;
+    if batch.items.len() > MAX_BATCH {
+        return Err(Error::TooLarge(format!(
+            "{} items; a batch holds at most {MAX_BATCH}",
+            batch.items.len()
+        )));
+    }
+    let dry_run = batch.dry_run;
+    let ingest = state.ingest.clone();
+    let key = state.key.clone();
+    let answers = blocking(move || {
+        let store = ingest.store().clone();
+        let mut answers: Vec<Value> = vec![];
+        let mut writes = vec![];
+        let mut seen = std::collections::HashSet::new();
+        for item in batch.items {
+            let id = item.id.clone();
+            if !seen.insert(id.clone()) {
+                answers.push(json!({"id": id, "outcome": "rejected", "error": format!("`{id}` is written twice in this batch")}));
+                continue;
+            }
+            match plan(store.as_ref(), &key, item) {
+                Err(e) => {
+                    let message = match e {
+                        Error::Internal(m) => return Err(Error::Internal(m)),
+                        Error::BadRequest(m)
+                        | Error::Unauthorized(m)
+                        | Error::Forbidden(m)
+                        | Error::NotFound(m)
+                        | Error::Conflict(m)
+                        | Error::TooLarge(m) => m,
+                    };
+                    answers.push(json!({"id": id, "outcome": "rejected", "error": message}));
+                }
+                Ok((_, _, _, Some(changes))) if changes.is_empty() => {
+                    answers.push(json!({"id": id, "outcome": "unchanged"}));
+                }
+                Ok((kind, id, body, changes)) => {
+                    let outcome = if changes.is_some() { "updated" } else { "created" };
+                    answers.push(json!({"id": id.as_str(), "outcome": outcome, "changed": changes}));
+                    writes.push((answers.len() - 1, (kind, id, body)));
+                }
+            }
+        }
+        if !batch.dry_run && !writes.is_empty() {
+            let (slots, items): (Vec<usize>, Vec<_>) = writes.into_iter().unzip();
+            for (slot, result) in slots.into_iter().zip(ingest.author_all(&key, items)) {
+                match result {
+                    Ok(accepted) => {
+                        answers[slot]["address"] = json!(accepted.current.record.address().to_string());
+                        answers[slot]["hash"] = json!(accepted.current.record.hash().to_string());
+                    }
+                    Err(e) => {
+                        answers[slot]["outcome"] = json!("rejected");
+                        answers[slot]["error"] = json!(e.to_string());
+                    }
+                }
+            }
+        }
+        Ok(answers)
+    })
+    .await?;
+    let written = answers
+        .iter()
+        .filter(|a| a["outcome"] == "created" || a["outcome"] == "updated")
+        .count();
+    tracing::info!(items = answers.len(), written, dry_run, "batch of writes");
+    Ok(Json(json!({ "items": answers })).into_response())
 }

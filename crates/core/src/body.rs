@@ -68,6 +68,15 @@ pub enum OrganisationType {
 }
 
 impl OrganisationType {
+    pub const ALL: [OrganisationType; 6] = [
+        OrganisationType::Network,
+        OrganisationType::Initiative,
+        OrganisationType::Support,
+        OrganisationType::Agency,
+        OrganisationType::Research,
+        OrganisationType::Funder,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             OrganisationType::Network => "network",
@@ -87,7 +96,31 @@ pub enum Scope {
     Regional,
     National,
     Continental,
+    /// Several continents, as Murmurations' `international`.
+    International,
     Global,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 6] = [
+        Scope::Local,
+        Scope::Regional,
+        Scope::National,
+        Scope::Continental,
+        Scope::International,
+        Scope::Global,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Local => "local",
+            Scope::Regional => "regional",
+            Scope::National => "national",
+            Scope::Continental => "continental",
+            Scope::International => "international",
+            Scope::Global => "global",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -126,9 +159,31 @@ impl Region {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OrganisationStatus {
+    Planned,
     Active,
     Inactive,
     Dissolved,
+    Cancelled,
+}
+
+impl OrganisationStatus {
+    pub const ALL: [OrganisationStatus; 5] = [
+        OrganisationStatus::Planned,
+        OrganisationStatus::Active,
+        OrganisationStatus::Inactive,
+        OrganisationStatus::Dissolved,
+        OrganisationStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrganisationStatus::Planned => "planned",
+            OrganisationStatus::Active => "active",
+            OrganisationStatus::Inactive => "inactive",
+            OrganisationStatus::Dissolved => "dissolved",
+            OrganisationStatus::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// A postal address; `country` is an ISO 3166-1 alpha-2 code.
@@ -165,15 +220,29 @@ impl Location {
     }
 }
 
-/// An identifier in another register: an org-id.guide scheme (`FR-RNA`, `GB-COH`…),
-/// `ica` for an ICA member id, `coop` for a `.coop` domain, `wikidata`…
+/// A statement about this organisation and another entity, as Murmurations writes them:
+/// a predicate URI (`https://schema.org/member`) and the object's URI or record address.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Identifier {
-    pub scheme: String,
-    pub value: String,
+pub struct Relationship {
+    pub predicate: String,
+    pub object: String,
 }
 
+/// Member counts (ESSGLOBAL `totalOfMembers`, `totalWomen`, `totalMen`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Members {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub women: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub men: Option<u32>,
+}
+
+/// An organisation. Vocabulary fields hold ESSGLOBAL concepts as `<scheme>:<code>`
+/// (`activities-modified:AM60`); the scheme each field takes is checked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Organisation {
@@ -183,18 +252,44 @@ pub struct Organisation {
     /// Language (ISO 639-1) → text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub description: BTreeMap<String, String>,
+    /// Why the organisation exists (ESSGLOBAL `mission`), by language.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mission: BTreeMap<String, String>,
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub org_type: Option<OrganisationType>,
+    /// `organisational-structure` concepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organisational_structures: Vec<String>,
+    /// `legal-form` concepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legal_forms: Vec<String>,
+    /// The legal form as its register writes it (`Society`, `SCIC`, `Association loi 1901`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_form: Option<String>,
+    /// A `base-membership-type` concept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organisational_structure: Option<String>,
+    pub base_membership_type: Option<String>,
+    /// An `activities-modified`, `activities-ica` or `activities` concept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_activity: Option<String>,
+    /// Further activities, from the same three schemes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub activities: Vec<String>,
+    /// `products-services` concepts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub themes: Vec<String>,
+    pub products_services: Vec<String>,
+    /// `qualifiers` concepts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub qualifiers: Vec<String>,
+    /// `themes` concepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub themes: Vec<String>,
+    /// `type-of-labour` concepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub type_of_labour: Vec<String>,
+    /// Free keywords.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -207,19 +302,38 @@ pub struct Organisation {
     pub location: Option<Location>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub languages: Vec<String>,
+    /// The organisation's own site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub website: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub identifiers: Vec<Identifier>,
+    pub emails: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phones: Vec<String>,
+    /// Other URLs by what they are: `twitter`, `facebook`, `instagram`, `linkedin`,
+    /// `mastodon`, `youtube`, `rss`, `logo`, `image`, `contact-form`, `website`…
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, Vec<String>>,
+    /// Register scheme (org-id.guide style: `GB-COH`, `FR-RNA`; `ica`, `coop`…) → value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identifiers: BTreeMap<String, String>,
     /// References to the networks this organisation belongs to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub member_of: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relationships: Vec<Relationship>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub founded: Option<u16>,
+    pub members: Option<Members>,
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub founded: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dissolved: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<OrganisationStatus>,
+    /// What the source list holds beyond these fields, under its own column names
+    /// (`SIC Code`, `Geocoded Address`…): kept, so that an import loses nothing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,16 +498,23 @@ fn language(field: &str, code: &str) -> Result<(), Error> {
     })
 }
 
-fn code(field: &str, scheme: Scheme, value: &str) -> Result<(), Error> {
-    vocab::essglobal(scheme, value).map(|_| ()).ok_or_else(|| {
-        invalid(
-            field,
-            format!(
-                "`{value}` is not a code of the ESSGLOBAL `{}` vocabulary",
-                scheme.name()
-            ),
-        )
-    })
+fn concept(field: &str, schemes: &[Scheme], value: &str) -> Result<(), Error> {
+    match vocab::concept(value) {
+        Some(c) if schemes.contains(&c.scheme) => Ok(()),
+        _ => {
+            let names: Vec<&str> = schemes.iter().map(|s| s.name()).collect();
+            let hint = vocab::find(schemes, value)
+                .map(|c| format!(" (did you mean `{}`?)", c.id()))
+                .unwrap_or_default();
+            Err(invalid(
+                field,
+                format!(
+                    "`{value}` is not a concept of the ESSGLOBAL `{}` vocabulary, written `<scheme>:<code>`{hint}",
+                    names.join("` or `")
+                ),
+            ))
+        }
+    }
 }
 
 fn descriptions(field: &str, map: &BTreeMap<String, String>) -> Result<(), Error> {
@@ -435,7 +556,7 @@ pub fn url(field: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn email(field: &str, value: &str) -> Result<(), Error> {
+pub(crate) fn email(field: &str, value: &str) -> Result<(), Error> {
     let bad = || {
         invalid(
             field,
@@ -474,7 +595,7 @@ pub fn reference(field: &str, value: &str) -> Result<(), Error> {
     }
 }
 
-fn date(field: &str, value: &str) -> Result<(), Error> {
+pub(crate) fn date(field: &str, value: &str) -> Result<(), Error> {
     let parts: Vec<&str> = value.split('-').collect();
     let number = |s: &str, len: usize, range: std::ops::RangeInclusive<u32>| {
         s.len() == len
@@ -506,33 +627,74 @@ fn unique<T: PartialEq>(field: &str, items: &[T]) -> Result<(), Error> {
     Ok(())
 }
 
+/// A register scheme or link type: a short code of letters, digits, `-` and `.`.
+fn key(field: &str, value: &str, what: &str) -> Result<(), Error> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("`{value}` is not {what}")))
+    }
+}
+
+/// A phone number as people write it: digits with spaces, `+`, `(`, `)`, `-`, `.`, `/` and
+/// perhaps a word (`ext`, `mobile`), with at least three digits.
+pub(crate) fn phone(field: &str, value: &str) -> Result<(), Error> {
+    text(field, value, 64)?;
+    if value.chars().filter(char::is_ascii_digit).count() < 3 {
+        return Err(invalid(
+            field,
+            format!("`{value}` is not a phone number like `+221 33 800 00 00`"),
+        ));
+    }
+    Ok(())
+}
+
 impl Organisation {
     pub fn validate(&self) -> Result<(), Error> {
         text("name", &self.name, MAX_NAME)?;
         list("alternate_names", &self.alternate_names, |f, v| {
             text(f, v, MAX_NAME)
         })?;
+        unique("alternate_names", &self.alternate_names)?;
         descriptions("description", &self.description)?;
-        if let Some(v) = &self.legal_form {
-            code("legal_form", Scheme::LegalForm, v)?;
+        descriptions("mission", &self.mission)?;
+        let concepts = |field: &str, schemes: &[Scheme], values: &[String]| {
+            list(field, values, |f, v| concept(f, schemes, v))?;
+            unique(field, values)
+        };
+        concepts(
+            "organisational_structures",
+            &[Scheme::OrganisationalStructure],
+            &self.organisational_structures,
+        )?;
+        concepts("legal_forms", &[Scheme::LegalForm], &self.legal_forms)?;
+        opt_text("legal_form", &self.legal_form, MAX_SHORT)?;
+        if let Some(v) = &self.base_membership_type {
+            concept("base_membership_type", &[Scheme::BaseMembershipType], v)?;
         }
-        if let Some(v) = &self.organisational_structure {
-            code(
-                "organisational_structure",
-                Scheme::OrganisationalStructure,
-                v,
-            )?;
+        if let Some(v) = &self.primary_activity {
+            concept("primary_activity", &Scheme::ACTIVITIES, v)?;
         }
-        list("activities", &self.activities, |f, v| {
-            code(f, Scheme::Activities, v)
-        })?;
-        unique("activities", &self.activities)?;
-        list("themes", &self.themes, |f, v| code(f, Scheme::Themes, v))?;
-        unique("themes", &self.themes)?;
-        list("qualifiers", &self.qualifiers, |f, v| {
-            code(f, Scheme::Qualifiers, v)
-        })?;
-        unique("qualifiers", &self.qualifiers)?;
+        concepts("activities", &Scheme::ACTIVITIES, &self.activities)?;
+        concepts(
+            "products_services",
+            &[Scheme::ProductsServices],
+            &self.products_services,
+        )?;
+        concepts("qualifiers", &[Scheme::Qualifiers], &self.qualifiers)?;
+        concepts("themes", &[Scheme::Themes], &self.themes)?;
+        concepts(
+            "type_of_labour",
+            &[Scheme::TypeOfLabour],
+            &self.type_of_labour,
+        )?;
+        list("tags", &self.tags, |f, v| text(f, v, 100))?;
+        unique("tags", &self.tags)?;
         list("countries", &self.countries, |f, v| country(f, v))?;
         unique("countries", &self.countries)?;
         list("regions", &self.regions, |_, _| Ok(()))?;
@@ -568,36 +730,85 @@ impl Organisation {
         if let Some(v) = &self.website {
             url("website", v)?;
         }
-        if let Some(v) = &self.email {
-            email("email", v)?;
+        list("emails", &self.emails, |f, v| email(f, v))?;
+        unique("emails", &self.emails)?;
+        list("phones", &self.phones, |f, v| phone(f, v))?;
+        unique("phones", &self.phones)?;
+        if self.links.len() > MAX_ITEMS {
+            return Err(invalid(
+                "links",
+                format!(
+                    "has {} kinds of link; the limit is {MAX_ITEMS}",
+                    self.links.len()
+                ),
+            ));
         }
-        list("identifiers", &self.identifiers, |f, id| {
-            let scheme_ok = !id.scheme.is_empty()
-                && id.scheme.len() <= 64
-                && id
-                    .scheme
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-            if !scheme_ok {
-                return Err(invalid(
-                    format!("{f}.scheme"),
-                    format!(
-                        "`{}` is not a register scheme like `FR-RNA`, `ica` or `coop`",
-                        id.scheme
-                    ),
-                ));
+        for (kind, urls) in &self.links {
+            key(
+                "links",
+                kind,
+                "a kind of link like `twitter`, `facebook` or `rss`",
+            )?;
+            if urls.is_empty() {
+                return Err(invalid(format!("links.{kind}"), "is empty: leave it out"));
             }
-            text(&format!("{f}.value"), &id.value, MAX_SHORT)
-        })?;
+            list(&format!("links.{kind}"), urls, |f, v| url(f, v))?;
+            unique(&format!("links.{kind}"), urls)?;
+        }
+        if self.identifiers.len() > MAX_ITEMS {
+            return Err(invalid(
+                "identifiers",
+                format!(
+                    "has {} items; the limit is {MAX_ITEMS}",
+                    self.identifiers.len()
+                ),
+            ));
+        }
+        for (scheme, value) in &self.identifiers {
+            key(
+                "identifiers",
+                scheme,
+                "a register scheme like `GB-COH`, `FR-RNA`, `ica` or `coop`",
+            )?;
+            named(text("", value, MAX_SHORT), |_| {
+                format!("identifiers.{scheme}")
+            })?;
+        }
         list("member_of", &self.member_of, |f, v| reference(f, v))?;
         unique("member_of", &self.member_of)?;
-        if let Some(year) = self.founded
-            && !(1000..=9999).contains(&year)
-        {
+        list("relationships", &self.relationships, |f, r| {
+            url(&format!("{f}.predicate"), &r.predicate)?;
+            reference(&format!("{f}.object"), &r.object)
+        })?;
+        unique("relationships", &self.relationships)?;
+        if self.members == Some(Members::default()) {
+            return Err(invalid("members", "is empty: leave it out"));
+        }
+        if let Some(v) = &self.founded {
+            date("founded", v)?;
+        }
+        if let Some(v) = &self.dissolved {
+            date("dissolved", v)?;
+        }
+        if self.properties.len() > MAX_ITEMS {
             return Err(invalid(
-                "founded",
-                format!("{year} is not a four-digit year"),
+                "properties",
+                format!(
+                    "has {} items; the limit is {MAX_ITEMS}",
+                    self.properties.len()
+                ),
             ));
+        }
+        for (name, value) in &self.properties {
+            named(text("", name, 100), |_| "properties (a name)".to_owned())?;
+            named(text("", value, MAX_DESCRIPTION), |_| {
+                format!("properties.{name}")
+            })?;
+        }
+        if let (Some(s), Some(e)) = (&self.founded, &self.dissolved)
+            && e < s
+        {
+            return Err(invalid("dissolved", format!("{e} is before founded {s}")));
         }
         Ok(())
     }
@@ -612,7 +823,9 @@ impl Collaboration {
         })?;
         let refs: Vec<&str> = self.parties.iter().map(|p| p.reference.as_str()).collect();
         unique("parties", &refs)?;
-        list("themes", &self.themes, |f, v| code(f, Scheme::Themes, v))?;
+        list("themes", &self.themes, |f, v| {
+            concept(f, &[Scheme::Themes], v)
+        })?;
         unique("themes", &self.themes)?;
         list("regions", &self.regions, |_, _| Ok(()))?;
         unique("regions", &self.regions)?;
@@ -631,6 +844,7 @@ impl Collaboration {
             return Err(invalid("end", format!("{e} is before start {s}")));
         }
         list("links", &self.links, |f, v| url(f, v))?;
+        unique("links", &self.links)?;
         Ok(())
     }
 }
@@ -682,11 +896,28 @@ mod tests {
         o.website = Some("ftp://example.org".into());
         assert!(problem(&o).contains("http or https"));
         let mut o = org();
-        o.email = Some("nobody".into());
+        o.emails = vec!["nobody".into()];
         assert!(problem(&o).contains("e-mail"));
         let mut o = org();
-        o.activities = vec!["AM999".into()];
-        assert!(problem(&o).contains("ESSGLOBAL `activities`"));
+        o.activities = vec!["activities-modified:AM999".into()];
+        assert!(problem(&o).contains("ESSGLOBAL `activities-modified`"));
+        // A bare code is not the record form; the message gives the one to write.
+        let mut o = org();
+        o.organisational_structures = vec!["OS130".into()];
+        assert!(
+            problem(&o).contains("did you mean `organisational-structure:OS130`"),
+            "{}",
+            problem(&o)
+        );
+        let mut o = org();
+        o.themes = vec!["type-of-labour:T1".into()];
+        assert!(problem(&o).contains("`themes`"));
+        let mut o = org();
+        o.phones = vec!["n/a".into()];
+        assert!(problem(&o).contains("phone"));
+        let mut o = org();
+        o.alternate_names = vec!["A".into(), "A".into()];
+        assert!(problem(&o).contains("repeats"));
         let mut o = org();
         o.location = Some(Location {
             lat_e7: 910_000_000,
@@ -711,11 +942,8 @@ mod tests {
         o.countries = vec!["SN".into(), "XX".into()];
         assert_eq!(field(&o), "countries[1]");
         let mut o = org();
-        o.identifiers = vec![Identifier {
-            scheme: "LU-RCS".into(),
-            value: " ".into(),
-        }];
-        assert_eq!(field(&o), "identifiers[0].value");
+        o.identifiers = [("LU-RCS".to_owned(), " ".to_owned())].into();
+        assert_eq!(field(&o), "identifiers.LU-RCS");
         let mut o = org();
         o.description = [("zz".to_owned(), "Texte".to_owned())].into();
         assert_eq!(field(&o), "description language");
@@ -730,12 +958,19 @@ mod tests {
             "name": "RIPESS Europe",
             "alternate_names": ["Solidarity Economy Europe"],
             "description": {"en": "European network", "fr": "Réseau européen"},
+            "mission": {"en": "Build the solidarity economy"},
             "type": "network",
-            "legal_form": "LF40",
-            "organisational_structure": "OS20",
-            "activities": ["AM20"],
-            "themes": ["TH150"],
-            "qualifiers": ["QF130"],
+            "organisational_structures": ["organisational-structure:OS20"],
+            "legal_forms": ["legal-form:L2"],
+            "legal_form": "Society",
+            "base_membership_type": "base-membership-type:BMT20",
+            "primary_activity": "activities-modified:AM20",
+            "activities": ["activities-ica:ICA280", "activities:a01"],
+            "products_services": ["products-services:70000000"],
+            "qualifiers": ["qualifiers:Organic"],
+            "themes": ["themes:T1"],
+            "type_of_labour": ["type-of-labour:T1"],
+            "tags": ["network of networks"],
             "scope": "continental",
             "countries": ["LU"],
             "regions": ["europe"],
@@ -743,10 +978,16 @@ mod tests {
             "location": {"lat_e7": 496_116_000, "lon_e7": 61_319_000},
             "languages": ["en", "fr"],
             "website": "https://ripess.eu",
-            "email": "info@ripess.eu",
-            "identifiers": [{"scheme": "LU-RCS", "value": "F1234"}],
-            "founded": 2011,
-            "status": "active"
+            "emails": ["info@ripess.eu", "office@ripess.eu"],
+            "phones": ["+352 00 00 00"],
+            "links": {"twitter": ["https://twitter.com/ripesseu"]},
+            "identifiers": {"LU-RCS": "F1234"},
+            "member_of": ["https://www.ripess.org"],
+            "relationships": [{"predicate": "https://schema.org/member", "object": "https://www.ripess.org"}],
+            "members": {"total": 40},
+            "founded": "2011",
+            "status": "active",
+            "properties": {"SIC Code": "94990"}
         }))
         .unwrap();
         o.validate().unwrap();
@@ -774,6 +1015,12 @@ mod tests {
         }
         for r in Region::ALL {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        for s in Scope::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in OrganisationStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 

@@ -11,6 +11,7 @@
 //! - [`record`]: kinds, ids, addresses, hashes, signing, decoding, the JSON form;
 //! - [`body`]: the typed bodies of each kind and their validation;
 //! - [`vocab`]: country, language and ESSGLOBAL code lists, shipped as data;
+//! - [`sheet`]: an organisation as a spreadsheet row, both ways;
 //! - [`merge`]: which version of an address wins.
 
 pub mod body;
@@ -18,13 +19,14 @@ pub mod cbor;
 pub mod key;
 pub mod merge;
 pub mod record;
+pub mod sheet;
 pub mod vocab;
 
 pub use body::Body;
 pub use ed25519_dalek::SigningKey;
 pub use key::Author;
 pub use merge::Head;
-pub use record::{Address, Hash, Id, Kind, MAX_RECORD, Record, Unverified};
+pub use record::{Address, Hash, Id, Kind, MAX_RECORD, Record, Unverified, merge_patch};
 
 /// Why a record, or a part of one, is not acceptable: each message says what to fix.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

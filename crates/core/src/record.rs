@@ -537,6 +537,39 @@ impl Record {
     }
 }
 
+/// Applies a JSON Merge Patch (RFC 7396) to a body's JSON form: a `null` removes a field,
+/// an object merges into the object it patches, anything else replaces. What is left empty
+/// (an empty object or list, as in an address with every part removed) is removed too, since
+/// a body leaves absent fields out.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    let map = target.as_object_mut().expect("made an object above");
+    for (key, value) in patch {
+        if value.is_null() {
+            map.remove(key);
+            continue;
+        }
+        let slot = map.entry(key.clone()).or_insert(Value::Null);
+        merge_patch(slot, value);
+        let empty = match slot {
+            Value::Object(o) => o.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Null => true,
+            _ => false,
+        };
+        if empty {
+            map.remove(key);
+        }
+    }
+}
+
 impl Body {
     /// The body as JSON: as signed, except `location`, shown as decimal `lat` and `lon`.
     pub fn to_json(&self) -> serde_json::Value {
@@ -702,6 +735,22 @@ mod tests {
             Body::Organisation(o),
         );
         assert!(matches!(err, Err(Error::TooLarge { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn merge_patches_change_only_what_they_name() {
+        let mut body = json!({"name": "A", "description": {"en": "x", "fr": "y"},
+            "address": {"street": "1 rue", "locality": "Lyon"}, "tags": ["t"]});
+        merge_patch(
+            &mut body,
+            &json!({"description": {"fr": "z"}, "address": {"street": null, "locality": null},
+                "tags": [], "website": "https://a.example"}),
+        );
+        assert_eq!(
+            body,
+            json!({"name": "A", "description": {"en": "x", "fr": "z"},
+                "website": "https://a.example"})
+        );
     }
 
     #[test]

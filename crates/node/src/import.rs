@@ -1,37 +1,56 @@
 //! `maillage import`: a network's member list, from its spreadsheet or from Murmurations
-//! profiles, into its node — through the node's API, so through its one ingest pipeline.
+//! profiles, into its node — through the node's batch API, so through its one ingest
+//! pipeline. Rows become JSON Merge Patches: an import changes only what its file can
+//! express, and the node answers what each row created, updated (which fields) or left
+//! unchanged, also in a dry run.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use maillage_core::vocab::{self, Scheme};
-use maillage_core::{Body, Kind};
+use maillage_core::sheet::{Dropped, Field, Row, Sheet};
+use maillage_core::vocab;
 use serde_json::{Map, Value, json};
 
-use crate::client::{self, Remote};
+use crate::client::Remote;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Import {
-    /// A CSV in the SSE "standard CSV" columns (Identifier, Name, Description, Organisational
-    /// Structure, Primary Activity, Activities, Street Address, Locality, Region, Postcode,
-    /// Country Name, Website, Phone, Email, Twitter, Facebook, Latitude, Longitude), or any
-    /// other with --map.
+    /// A spreadsheet (CSV, any delimiter and encoding) in the SSE "standard CSV" columns as
+    /// SEA maps publish them (Identifier, Name, Description, Organisational Structure, Primary
+    /// Activity, Activities, Street Address, Locality, Region, Postcode, Country ID or Country
+    /// Name, Website, Phone, Email, Twitter, Facebook, Companies House Number, Qualifiers,
+    /// Membership Type, Latitude, Longitude, Geo Container…), `Description (xx)` columns, the
+    /// further columns `maillage export csv` writes, or any other with --map. Columns no field
+    /// stands for are kept as properties.
     Csv {
         file: PathBuf,
-        /// Other column names, as `Source=target,...`; a target is a standard column or a
-        /// field (name, description, website, email, locality, country, latitude…).
+        /// Other column names, as `Source=Target,...`; a target is a column name as above.
         #[arg(long)]
         map: Option<String>,
-        /// The language of the Description column (ISO 639-1).
-        #[arg(long, default_value = "en")]
-        lang: String,
-        /// Check every row and list its problems; change nothing.
+        /// A file of `Source=Target` lines, for imports made again and again.
+        #[arg(long)]
+        map_file: Option<PathBuf>,
+        /// The language of the Description column (ISO 639-1); detected per row when left out.
+        #[arg(long)]
+        lang: Option<String>,
+        /// The list's name: record ids are `<source>.<identifier>`, so that two lists with the
+        /// same identifiers never overwrite each other. Default: the file's name. A `Source`
+        /// column (even empty) decides per row instead.
+        #[arg(long)]
+        source: Option<String>,
+        /// The file's encoding (`utf-8`, `windows-1252`, `latin1`…); detected when left out.
+        #[arg(long)]
+        encoding: Option<String>,
+        /// Reject a row with any bad cell, instead of importing it without that cell.
+        #[arg(long)]
+        strict: bool,
+        /// Say what would be created, updated (and which fields) or unchanged; change nothing.
         #[arg(long)]
         dry_run: bool,
     },
-    /// Murmurations organisation profiles: a JSON file, or a folder of them.
+    /// Murmurations organisation profiles: a JSON file, or a folder of them (read recursively).
     Murmurations {
         path: PathBuf,
         #[arg(long)]
@@ -39,79 +58,25 @@ pub enum Import {
     },
 }
 
-/// An organisation's id and body, or what is wrong with its row.
-type Row = Result<(String, Value), String>;
-/// Rows with their numbers, as a person would find them in the source.
-type Rows = Vec<(usize, Row)>;
-
-/// The fields a row can fill, and the standard column each comes from.
-const COLUMNS: [(&str, &str); 18] = [
-    ("identifier", "Identifier"),
-    ("name", "Name"),
-    ("description", "Description"),
-    ("organisational_structure", "Organisational Structure"),
-    ("primary_activity", "Primary Activity"),
-    ("activities", "Activities"),
-    ("street", "Street Address"),
-    ("locality", "Locality"),
-    ("region", "Region"),
-    ("postcode", "Postcode"),
-    ("country", "Country Name"),
-    ("website", "Website"),
-    ("phone", "Phone"),
-    ("email", "Email"),
-    ("twitter", "Twitter"),
-    ("facebook", "Facebook"),
-    ("latitude", "Latitude"),
-    ("longitude", "Longitude"),
-];
-
-fn squash(name: &str) -> String {
-    name.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
+/// One organisation to write, or why it cannot be.
+struct Item {
+    /// Where it comes from, as a person finds it: `row 12`, `profiles/a.json`.
+    place: String,
+    id: Result<String, String>,
+    patch: Map<String, Value>,
+    defaults: Map<String, Value>,
+    dropped: Vec<Dropped>,
 }
 
-/// The field a column name stands for: a standard column, a field name, or `--map`.
-fn field_of(column: &str, map: &BTreeMap<String, String>) -> Option<&'static str> {
-    let target = map.get(&squash(column)).map_or(column, String::as_str);
-    COLUMNS
-        .iter()
-        .find(|(field, standard)| {
-            squash(field) == squash(target) || squash(standard) == squash(target)
-        })
-        .map(|(field, _)| *field)
-}
+/// Records written in one request.
+const BATCH: usize = 500;
 
-fn parse_map(map: Option<&str>) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for pair in map
-        .unwrap_or("")
-        .split(',')
-        .filter(|p| !p.trim().is_empty())
-    {
-        let (from, to) = pair
-            .split_once('=')
-            .with_context(|| format!("--map `{pair}` is not Source=target"))?;
-        if field_of(to.trim(), &BTreeMap::new()).is_none() {
-            bail!(
-                "--map target `{}` is not a standard column or a field",
-                to.trim()
-            );
-        }
-        out.insert(squash(from), to.trim().to_owned());
-    }
-    Ok(out)
-}
-
-/// An id from a text: lower case, `-` between words, at most 64 characters.
-fn slug(text: &str) -> String {
+/// An id from a text in any script: transliterated, lower case, `-` between words.
+pub fn slug(text: &str) -> String {
     let mut out = String::new();
-    for c in text
+    for c in deunicode::deunicode(text)
         .chars()
         .flat_map(char::to_lowercase)
-        .map(vocab::unaccent)
     {
         if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
             out.push(c);
@@ -119,194 +84,563 @@ fn slug(text: &str) -> String {
             out.push('-');
         }
     }
-    out.trim_end_matches('-')
-        .chars()
-        .take(64)
-        .collect::<String>()
-        .trim_end_matches('-')
-        .to_owned()
+    out.trim_matches(['-', '.', '_']).to_owned()
 }
 
-/// One row, as an id and an organisation body; or what is wrong with it.
-fn organisation(
-    row: &BTreeMap<&'static str, String>,
-    lang: &str,
-) -> Result<(String, Value), String> {
-    let get = |f: &str| row.get(f).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let name = get("name").ok_or("Name is empty: every organisation needs a name")?;
-    let id = slug(get("identifier").unwrap_or(name));
-    if id.is_empty() {
-        return Err("neither Identifier nor Name gives an id (letters or digits)".into());
+/// `<source>.<identifier>`, at most 64 characters.
+fn record_id(source: &str, identifier: &str) -> Result<String, String> {
+    let identifier = slug(identifier);
+    if identifier.is_empty() {
+        return Err("the identifier has no letters or digits to make an id of".into());
     }
-    let mut body = Map::new();
-    body.insert("name".into(), json!(name));
-    if let Some(d) = get("description") {
-        body.insert("description".into(), json!({ lang: d }));
+    let id = match slug(source) {
+        s if s.is_empty() => identifier,
+        s => format!("{s}.{identifier}"),
+    };
+    let id: String = id.chars().take(64).collect();
+    Ok(id.trim_end_matches(['-', '.', '_']).to_owned())
+}
+
+/// The text of a file in whatever encoding a spreadsheet program saved it.
+fn decode(bytes: &[u8], label: Option<&str>, file: &Path) -> anyhow::Result<String> {
+    let encoding = match label {
+        Some(l) => encoding_rs::Encoding::for_label(l.as_bytes()).with_context(|| {
+            format!(
+                "--encoding `{l}` is not an encoding name (try utf-8, windows-1252, latin1, utf-16)"
+            )
+        })?,
+        None => match encoding_rs::Encoding::for_bom(bytes) {
+            Some((e, _)) => e,
+            None if std::str::from_utf8(bytes).is_ok() => encoding_rs::UTF_8,
+            None => {
+                let mut detector = chardetng::EncodingDetector::new();
+                detector.feed(bytes, true);
+                detector.guess(None, true)
+            }
+        },
+    };
+    let (text, used, bad) = encoding.decode(bytes);
+    if bad {
+        bail!(
+            "{} is not valid {}: name its encoding with --encoding",
+            file.display(),
+            used.name()
+        );
     }
-    if let Some(s) = get("organisational_structure") {
-        let code = vocab::essglobal_code(Scheme::OrganisationalStructure, s).ok_or_else(|| {
-            format!("Organisational Structure `{s}` is not an ESSGLOBAL code, URI or label")
-        })?;
-        body.insert("organisational_structure".into(), json!(code));
+    if label.is_none() && used != encoding_rs::UTF_8 {
+        eprintln!("{}: read as {}", file.display(), used.name());
     }
-    let mut activities: Vec<&str> = vec![];
-    for a in get("primary_activity").into_iter().chain(
-        get("activities")
-            .into_iter()
-            .flat_map(|a| a.split([';', ','])),
-    ) {
-        let a = a.trim();
-        if a.is_empty() {
+    Ok(text.into_owned())
+}
+
+/// The delimiter of a header line: the most frequent of `,` `;` tab `|` outside quotes.
+fn delimiter(text: &str) -> u8 {
+    let line = text.lines().next().unwrap_or("");
+    let mut counts = [(b',', 0), (b';', 0), (b'\t', 0), (b'|', 0)];
+    let mut quoted = false;
+    for b in line.bytes() {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(c) = counts.iter_mut().find(|(d, _)| *d == b) {
+            c.1 += 1;
+        }
+    }
+    counts
+        .iter()
+        .max_by_key(|(_, n)| *n)
+        .map_or(b',', |(d, _)| *d)
+}
+
+fn parse_map(map: Option<&str>, file: Option<&Path>) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut pairs: Vec<String> = map.unwrap_or("").split(',').map(str::to_owned).collect();
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the map file {}", file.display()))?;
+        pairs.extend(
+            text.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .map(str::to_owned),
+        );
+    }
+    let mut out = BTreeMap::new();
+    for pair in pairs.iter().filter(|p| !p.trim().is_empty()) {
+        let (from, to) = pair
+            .split_once('=')
+            .with_context(|| format!("map `{pair}` is not Source=Target"))?;
+        if maillage_core::sheet::field_of(to.trim()).is_none() {
+            bail!(
+                "map target `{}` is not a column name (like Name, Locality, Description (fr))",
+                to.trim()
+            );
+        }
+        out.insert(vocab::fold(from), to.trim().to_owned());
+    }
+    Ok(out)
+}
+
+/// The ISO 639-1 code of a text's language, when whatlang is confident.
+fn detect(text: &str) -> Option<&'static str> {
+    let info = whatlang::detect(text).filter(whatlang::Info::is_reliable)?;
+    let name = info.lang().eng_name();
+    vocab::languages()
+        .find(|(_, n)| n.split([';', ',']).any(|n| n.trim() == name))
+        .map(|(c, _)| c)
+}
+
+fn suggestion(column: &str) -> Option<&'static str> {
+    maillage_core::sheet::standard_columns()
+        .map(|c| {
+            (
+                c,
+                strsim::jaro_winkler(&c.to_lowercase(), &column.to_lowercase()),
+            )
+        })
+        .filter(|(_, s)| *s > 0.85)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(c, _)| c)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_csv(
+    file: &Path,
+    map: &BTreeMap<String, String>,
+    lang: Option<&str>,
+    source: Option<&str>,
+    encoding: Option<&str>,
+) -> anyhow::Result<Vec<Item>> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = decode(&bytes, encoding, file)?;
+    let text = text.trim_start_matches('\u{feff}');
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .delimiter(delimiter(text))
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("the first line of {} is not CSV", file.display()))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let sheet = Sheet::new(&headers, map);
+    if !sheet.has(&Field::Name) {
+        bail!(
+            "{} has no Name column; its columns are {}. Map one with --map \"YourColumn=Name\"",
+            file.display(),
+            headers.join(", ")
+        );
+    }
+    for column in sheet.properties() {
+        match suggestion(column) {
+            Some(s) => println!(
+                "column `{column}` is not a standard column (did you mean `{s}`?): kept as a property"
+            ),
+            None => println!(
+                "column `{column}` is not a standard column: kept as a property (map it with --map \"{column}=Target\")"
+            ),
+        }
+    }
+    let default_source = source.map(str::to_owned).unwrap_or_else(|| {
+        file.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let mut rows: Vec<(usize, Row)> = vec![];
+    for (i, record) in reader.records().enumerate() {
+        let number = i + 2; // As a spreadsheet shows them: the header is row 1.
+        let record =
+            record.with_context(|| format!("row {number} of {} is not CSV", file.display()))?;
+        let cells: Vec<String> = record.iter().map(str::to_owned).collect();
+        if cells.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let code = vocab::essglobal_code(Scheme::Activities, a).ok_or_else(|| {
-            format!("activity `{a}` is not an ESSGLOBAL activity code, URI or label")
-        })?;
-        if !activities.contains(&code) {
-            activities.push(code);
+        rows.push((number, sheet.read(&cells)));
+    }
+    // Descriptions without a language column: --lang, or what each text is in, or failing
+    // that the language most of the file's texts are in.
+    let detected: Vec<Vec<Option<&str>>> = rows
+        .iter()
+        .map(|(_, r)| {
+            r.untagged
+                .iter()
+                .map(|(_, t)| lang.map_or_else(|| detect(t), |_| None))
+                .collect()
+        })
+        .collect();
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in detected.iter().flatten().flatten() {
+        *tally.entry(d).or_default() += 1;
+    }
+    let total: usize = tally.values().sum();
+    let majority = tally
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .filter(|(_, n)| **n * 10 >= total * 8)
+        .map(|(l, _)| *l);
+    let mut items = vec![];
+    for ((number, mut row), detected) in rows.into_iter().zip(detected) {
+        for ((field, text), found) in std::mem::take(&mut row.untagged).into_iter().zip(detected) {
+            let key = if matches!(field, Field::Mission(_)) {
+                "mission"
+            } else {
+                "description"
+            };
+            let column = if key == "mission" {
+                "Mission"
+            } else {
+                "Description"
+            };
+            match lang.or(found).or(majority) {
+                Some(l) => {
+                    let map = row.patch.entry(key).or_insert_with(|| json!({}));
+                    map[l] = json!(text);
+                }
+                None => row.dropped.push(Dropped {
+                    column: column.into(),
+                    value: text,
+                    reason:
+                        "its language cannot be told: give --lang or a `Description (xx)` column"
+                            .into(),
+                }),
+            }
+        }
+        let source = row.source.clone().unwrap_or_else(|| default_source.clone());
+        let id = match &row.identifier {
+            Some(identifier) => record_id(&source, identifier),
+            None if sheet.has(&Field::Identifier) => {
+                Err("Identifier is empty: every row of a list with identifiers needs one".into())
+            }
+            None => match row.patch.get("name").and_then(Value::as_str) {
+                Some(name) => record_id(&source, name),
+                None => Err("Name is empty: every organisation needs a name".into()),
+            },
+        };
+        let id = match (id, row.patch.get("name").and_then(Value::as_str)) {
+            (Ok(_), None) if sheet.has(&Field::Name) => {
+                Err("Name is empty: every organisation needs a name".into())
+            }
+            (id, _) => id,
+        };
+        items.push(Item {
+            place: format!("row {number}"),
+            id,
+            patch: row.patch,
+            defaults: row.defaults,
+            dropped: row.dropped,
+        });
+    }
+    Ok(items)
+}
+
+/// A Murmurations organisation profile as a merge patch of every field it holds.
+fn from_murmurations(
+    profile: &Value,
+) -> (Result<String, String>, Map<String, Value>, Vec<Dropped>) {
+    let mut patch = Map::new();
+    let mut dropped = vec![];
+    let s = |k: &str| {
+        profile
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let Some(name) = s("name") else {
+        return (Err("the profile has no name".into()), patch, dropped);
+    };
+    patch.insert("name".into(), json!(name));
+    if let Some(n) = s("nickname") {
+        patch.insert("alternate_names".into(), json!([n]));
+    }
+    if let Some(u) = s("primary_url") {
+        let u = if u.contains("://") {
+            u.to_owned()
+        } else {
+            format!("https://{u}")
+        };
+        patch.insert("website".into(), json!(u));
+    }
+    for (key, field) in [("description", "description"), ("mission", "mission")] {
+        if let Some(t) = s(key) {
+            let lang = detect(t).unwrap_or("en");
+            patch.insert(field.into(), json!({ lang: t }));
         }
     }
-    if !activities.is_empty() {
-        body.insert("activities".into(), json!(activities));
+    let mut tags = vec![];
+    let mut concepts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for tag in profile
+        .get("tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        use maillage_core::vocab::Scheme;
+        let found = [
+            (Scheme::OrganisationalStructure, "organisational_structures"),
+            (Scheme::ActivitiesModified, "activities"),
+            (Scheme::Themes, "themes"),
+        ]
+        .into_iter()
+        .find_map(|(scheme, field)| vocab::find(&[scheme], tag).map(|c| (field, c.id())));
+        match found {
+            Some((field, id)) => concepts.entry(field).or_default().push(id),
+            None => match maillage_core::body::OrganisationType::ALL
+                .iter()
+                .find(|t| t.as_str() == tag)
+            {
+                Some(t) => {
+                    patch.insert("type".into(), json!(t.as_str()));
+                }
+                None => tags.push(tag.to_owned()),
+            },
+        }
     }
-    let country = get("country")
-        .map(|c| {
-            vocab::country_code(c)
-                .ok_or_else(|| format!("Country Name `{c}` is not a country name or ISO code"))
-        })
-        .transpose()?;
+    for (field, mut ids) in concepts {
+        ids.dedup();
+        patch.insert(field.into(), json!(ids));
+    }
+    if !tags.is_empty() {
+        patch.insert("tags".into(), json!(tags));
+    }
+    let mut links: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for u in profile
+        .get("urls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(url) = u.get("url").and_then(Value::as_str) {
+            let kind = u
+                .get("name")
+                .and_then(Value::as_str)
+                .map_or("website".to_owned(), |n| {
+                    let k = slug(n).replace(['.', '_'], "-");
+                    if k.is_empty() { "website".into() } else { k }
+                });
+            links.entry(kind).or_default().push(url.to_owned());
+        }
+    }
+    for (key, kind) in [
+        ("image", "logo"),
+        ("header_image", "header-image"),
+        ("rss", "rss"),
+    ] {
+        if let Some(u) = s(key) {
+            links.entry(kind.into()).or_default().push(u.to_owned());
+        }
+    }
+    for i in profile
+        .get("images")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(u) = i.get("url").and_then(Value::as_str).or(i.as_str()) {
+            links.entry("image".into()).or_default().push(u.to_owned());
+        }
+    }
+    let contact = &profile["contact_details"];
+    if let Some(u) = contact.get("contact_form").and_then(Value::as_str) {
+        links
+            .entry("contact-form".into())
+            .or_default()
+            .push(u.to_owned());
+    }
+    for urls in links.values_mut() {
+        urls.dedup();
+    }
+    if !links.is_empty() {
+        patch.insert("links".into(), json!(links));
+    }
+    if let Some(e) = contact.get("email").and_then(Value::as_str) {
+        patch.insert(
+            "emails".into(),
+            json!([e.trim().trim_start_matches("mailto:")]),
+        );
+    }
+    if let Some(t) = s("telephone") {
+        patch.insert("phones".into(), json!([t]));
+    }
+    let country = s("country_iso_3166").and_then(vocab::country_code);
     if let Some(c) = country {
-        body.insert("countries".into(), json!([c]));
+        patch.insert("countries".into(), json!([c]));
+        let regions: Vec<&str> = vocab::country_regions(c)
+            .into_iter()
+            .map(|r| r.as_str())
+            .collect();
+        if !regions.is_empty() {
+            patch.insert("regions".into(), json!(regions));
+        }
+    } else if let Some(c) = s("country_iso_3166") {
+        dropped.push(Dropped {
+            column: "country_iso_3166".into(),
+            value: c.into(),
+            reason: "is not an ISO 3166 country".into(),
+        });
     }
     let mut address = Map::new();
-    for (field, key) in [
-        ("street", "street"),
+    if let Some(a) = s("full_address") {
+        address.insert("street".into(), json!(a));
+    }
+    for (key, field) in [
         ("locality", "locality"),
         ("region", "region"),
-        ("postcode", "postcode"),
+        ("postal_code", "postcode"),
     ] {
-        if let Some(v) = get(field) {
-            address.insert(key.into(), json!(v));
+        if let Some(v) = s(key) {
+            address.insert(field.into(), json!(v));
         }
     }
     if let Some(c) = country {
         address.insert("country".into(), json!(c));
     }
     if !address.is_empty() {
-        body.insert("address".into(), Value::Object(address));
+        patch.insert("address".into(), Value::Object(address));
     }
-    match (get("latitude"), get("longitude")) {
-        (Some(lat), Some(lon)) => {
-            let number = |v: &str, what: &str| {
-                v.parse::<f64>()
-                    .map_err(|_| format!("{what} `{v}` is not a number of degrees"))
-            };
-            body.insert(
-                "location".into(),
-                json!({"lat": number(lat, "Latitude")?, "lon": number(lon, "Longitude")?}),
-            );
-        }
-        (None, None) => {}
-        _ => return Err("Latitude and Longitude go together: give both or neither".into()),
-    }
-    if let Some(w) = get("website") {
-        let w = if w.contains("://") {
-            w.to_owned()
-        } else {
-            format!("https://{w}")
-        };
-        body.insert("website".into(), json!(w));
-    }
-    if let Some(e) = get("email") {
-        body.insert("email".into(), json!(e.trim_start_matches("mailto:")));
-    }
-    let body = Value::Object(body);
-    // The node decides; checking here too lets --dry-run say every row's problem.
-    Body::from_json(Kind::Organisation, body.clone()).map_err(|e| e.to_string())?;
-    Ok((id, body))
-}
-
-fn read_csv(file: &Path, map: &BTreeMap<String, String>, lang: &str) -> anyhow::Result<Rows> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
-    let headers: Vec<Option<&'static str>> =
-        reader.headers()?.iter().map(|h| field_of(h, map)).collect();
-    if !headers.contains(&Some("name")) {
-        bail!(
-            "{} has no Name column (map one with --map \"YourColumn=Name\")",
-            file.display()
-        );
-    }
-    let mut rows = vec![];
-    for (i, record) in reader.records().enumerate() {
-        // Row numbers as a spreadsheet shows them: the header is row 1.
-        let number = i + 2;
-        let record =
-            record.with_context(|| format!("row {number} of {} is not CSV", file.display()))?;
-        let row: BTreeMap<&'static str, String> = headers
-            .iter()
-            .zip(record.iter())
-            .filter_map(|(field, value)| field.map(|f| (f, value.to_owned())))
-            .collect();
-        rows.push((number, organisation(&row, lang)));
-    }
-    Ok(rows)
-}
-
-/// A Murmurations organisation profile as an id and a body.
-fn from_murmurations(profile: &Value) -> Row {
-    let name = profile["name"].as_str().ok_or("the profile has no name")?;
-    let mut row = BTreeMap::new();
-    row.insert("name", name.to_owned());
-    for (key, field) in [
-        ("primary_url", "website"),
-        ("description", "description"),
-        ("country_iso_3166", "country"),
-        ("full_address", "street"),
-    ] {
-        if let Some(v) = profile[key].as_str() {
-            row.insert(field, v.to_owned());
-        }
-    }
+    let geo = &profile["geolocation"];
     if let (Some(lat), Some(lon)) = (
-        profile["geolocation"]["lat"].as_f64(),
-        profile["geolocation"]["lon"].as_f64(),
+        geo["lat"].as_f64().or(profile["latitude"].as_f64()),
+        geo["lon"].as_f64().or(profile["longitude"].as_f64()),
     ) {
-        row.insert("latitude", lat.to_string());
-        row.insert("longitude", lon.to_string());
+        patch.insert("location".into(), json!({"lat": lat, "lon": lon}));
     }
-    let identifier = profile["primary_url"]
-        .as_str()
-        .map_or(name, |u| u.split("://").nth(1).unwrap_or(u));
-    row.insert("identifier", identifier.to_owned());
-    organisation(&row, "en")
-}
-
-fn read_murmurations(path: &Path) -> anyhow::Result<Rows> {
-    let files: Vec<PathBuf> = if path.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        files.sort();
-        files
-    } else {
-        vec![path.to_owned()]
-    };
-    let mut rows = vec![];
-    for file in files {
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let value: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", file.display()))?;
-        let profiles = value.as_array().cloned().unwrap_or_else(|| vec![value]);
-        for profile in profiles {
-            rows.push((rows.len() + 1, from_murmurations(&profile)));
+    let mut member_of = vec![];
+    let mut relationships = vec![];
+    for r in profile
+        .get("relationships")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(p), Some(o)) = (r["predicate_url"].as_str(), r["object_url"].as_str()) else {
+            continue;
+        };
+        if p.trim_end_matches('/').ends_with("schema.org/memberOf") {
+            member_of.push(o.to_owned());
+        } else {
+            relationships.push(json!({"predicate": p, "object": o}));
         }
     }
-    Ok(rows)
+    if !member_of.is_empty() {
+        patch.insert("member_of".into(), json!(member_of));
+    }
+    if !relationships.is_empty() {
+        patch.insert("relationships".into(), json!(relationships));
+    }
+    for (key, field) in [("starts_at", "founded"), ("ends_at", "dissolved")] {
+        if let Some(t) = profile.get(key).and_then(Value::as_i64) {
+            patch.insert(field.into(), json!(civil_date(t.div_euclid(86_400))));
+        }
+    }
+    if let Some(st) = s("status") {
+        let status = match st {
+            "active" => Some("active"),
+            "on_hold" => Some("inactive"),
+            "in_planning" => Some("planned"),
+            "completed" => Some("dissolved"),
+            "cancelled" => Some("cancelled"),
+            _ => None,
+        };
+        match status {
+            Some(v) => {
+                patch.insert("status".into(), json!(v));
+            }
+            None => dropped.push(Dropped {
+                column: "status".into(),
+                value: st.into(),
+                reason: "is not a Murmurations status".into(),
+            }),
+        }
+    }
+    if let Some(g) = s("geographic_scope") {
+        patch.insert("scope".into(), json!(g));
+    }
+    let id = match s("unique_id") {
+        Some(u) if u.starts_with("maillage:") => u
+            .rsplit('/')
+            .next()
+            .map(str::to_owned)
+            .ok_or_else(|| "unique_id is empty".to_owned()),
+        Some(u) => record_id("", u),
+        None => s("primary_url")
+            .map(|u| record_id("", u.split("://").nth(1).unwrap_or(u)))
+            .unwrap_or_else(|| record_id("", name)),
+    };
+    (id, patch, dropped)
+}
+
+/// The date of a day count since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn json_files(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot read the folder {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() || entry.extension().is_some_and(|e| e == "json") {
+                json_files(&entry, out)?;
+            }
+        }
+    } else {
+        out.push(path.to_owned());
+    }
+    Ok(())
+}
+
+fn read_murmurations(path: &Path) -> anyhow::Result<Vec<Item>> {
+    let mut files = vec![];
+    json_files(path, &mut files)?;
+    let mut items = vec![];
+    for file in files {
+        let place = file.display().to_string();
+        let text =
+            std::fs::read_to_string(&file).with_context(|| format!("cannot read {place}"))?;
+        let value: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                items.push(Item {
+                    place: place.clone(),
+                    id: Err(format!("is not JSON: {e}")),
+                    patch: Map::new(),
+                    defaults: Map::new(),
+                    dropped: vec![],
+                });
+                continue;
+            }
+        };
+        let profiles = value.as_array().cloned().unwrap_or_else(|| vec![value]);
+        let many = profiles.len() > 1;
+        for (i, profile) in profiles.iter().enumerate() {
+            let (id, patch, dropped) = from_murmurations(profile);
+            let place = if many {
+                format!("{place} [{i}]")
+            } else {
+                place.clone()
+            };
+            items.push(Item {
+                place,
+                id,
+                patch,
+                defaults: Map::new(),
+                dropped,
+            });
+        }
+    }
+    Ok(items)
 }
 
 fn progress(done: usize, total: usize) {
@@ -323,82 +657,129 @@ fn progress(done: usize, total: usize) {
 }
 
 pub fn run(import: Import, remote: &Remote) -> anyhow::Result<()> {
-    let (rows, dry_run) = match import {
+    let (items, dry_run, strict) = match import {
         Import::Csv {
             file,
             map,
+            map_file,
             lang,
+            source,
+            encoding,
+            strict,
             dry_run,
-        } => (
-            read_csv(&file, &parse_map(map.as_deref())?, &lang)?,
-            dry_run,
-        ),
-        Import::Murmurations { path, dry_run } => (read_murmurations(&path)?, dry_run),
+        } => {
+            if let Some(l) = &lang
+                && vocab::language(l).is_none()
+            {
+                bail!("--lang `{l}` is not an ISO 639-1 language code (like en, fr, es, pt)");
+            }
+            let map = parse_map(map.as_deref(), map_file.as_deref())?;
+            (
+                read_csv(
+                    &file,
+                    &map,
+                    lang.as_deref(),
+                    source.as_deref(),
+                    encoding.as_deref(),
+                )?,
+                dry_run,
+                strict,
+            )
+        }
+        Import::Murmurations { path, dry_run } => (read_murmurations(&path)?, dry_run, false),
     };
-    let mut ids = BTreeMap::new();
-    let mut problems = 0;
-    for (number, row) in &rows {
-        match row {
-            Err(problem) => {
-                problems += 1;
-                println!("row {number}: {problem}");
-            }
-            Ok((id, _)) => {
-                if let Some(first) = ids.insert(id.clone(), *number) {
-                    problems += 1;
-                    println!(
-                        "row {number}: id `{id}` is already row {first}'s: give one of them another Identifier"
-                    );
-                }
-            }
-        }
-    }
-    if dry_run {
-        println!(
-            "{} rows: {} valid, {problems} with problems",
-            rows.len(),
-            rows.len() - problems
-        );
-        if problems > 0 {
-            bail!("{problems} rows have problems; nothing was imported (this was a dry run)");
-        }
-        return Ok(());
-    }
-    let did = remote.did()?;
-    let terminal = std::io::stderr().is_terminal();
-    let (mut created, mut updated, mut unchanged, mut rejected) = (0, 0, 0, problems);
-    let mut seen = std::collections::BTreeSet::new();
-    for (i, (number, row)) in rows.iter().enumerate() {
-        if let Ok((id, body)) = row
-            && seen.insert(id.clone())
-        {
-            let path = format!("/api/v1/records/{did}/organisation/{id}");
-            let current = remote.get(&path).ok();
-            // Compare as the node shows bodies, so that a row read again is not a new version.
-            let shown = Body::from_json(Kind::Organisation, body.clone())
-                .expect("checked when the row was read")
-                .to_json();
-            if current.as_ref().is_some_and(|c| c["body"] == shown) {
-                unchanged += 1;
+    let (mut created, mut updated, mut unchanged, mut rejected, mut dropped) = (0, 0, 0, 0, 0);
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut writes: Vec<(String, Value)> = vec![];
+    for item in items {
+        for d in &item.dropped {
+            dropped += 1;
+            let action = if strict {
+                "rejects the row"
             } else {
-                match client::put(remote, "organisation", id, body.clone()) {
-                    Ok(_) if current.is_some() => updated += 1,
-                    Ok(_) => created += 1,
-                    Err(e) => {
-                        rejected += 1;
-                        println!("row {number}: {e:#}");
+                "left out"
+            };
+            println!(
+                "{}: {} `{}` {}: {action}",
+                item.place, d.column, d.value, d.reason
+            );
+        }
+        let id = match item.id {
+            Err(problem) => Err(problem),
+            Ok(_) if strict && !item.dropped.is_empty() => {
+                Err("rejected (--strict) for the cells above".into())
+            }
+            Ok(id) => match ids.get(&id) {
+                Some(first) => Err(format!(
+                    "its id `{id}` is already {first}'s: give one of them another Identifier"
+                )),
+                None => Ok(id),
+            },
+        };
+        match id {
+            Err(problem) => {
+                rejected += 1;
+                println!("{}: {problem}", item.place);
+            }
+            Ok(id) => {
+                ids.insert(id.clone(), item.place.clone());
+                writes.push((item.place, json!({"kind": "organisation", "id": id, "patch": item.patch, "defaults": item.defaults})));
+            }
+        }
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let total = writes.len();
+    for (done, chunk) in writes.chunks(BATCH).enumerate() {
+        let body =
+            json!({"dry_run": dry_run, "items": chunk.iter().map(|(_, w)| w).collect::<Vec<_>>()});
+        let answer = remote.post("/api/v1/records/batch", &body)?;
+        let answers = answer["items"]
+            .as_array()
+            .context("the node's batch answer has no items")?;
+        for ((place, write), a) in chunk.iter().zip(answers) {
+            let id = write["id"].as_str().unwrap_or_default();
+            match a["outcome"].as_str() {
+                Some("created") => {
+                    created += 1;
+                    if dry_run {
+                        println!("{place}: would create {id}");
                     }
+                }
+                Some("updated") => {
+                    updated += 1;
+                    let fields: Vec<&str> = a["changed"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    if dry_run {
+                        println!("{place}: would update {id}: {}", fields.join(", "));
+                    }
+                }
+                Some("unchanged") => unchanged += 1,
+                _ => {
+                    rejected += 1;
+                    println!("{place}: {}", a["error"].as_str().unwrap_or("rejected"));
                 }
             }
         }
         if terminal {
-            progress(i + 1, rows.len());
+            progress(((done + 1) * BATCH).min(total), total);
         }
     }
+    let would = if dry_run {
+        " (dry run: nothing was written)"
+    } else {
+        ""
+    };
     println!(
-        "{} rows: {created} created, {updated} updated, {unchanged} unchanged, {rejected} rejected",
-        rows.len()
+        "{} organisations: {created} created, {updated} updated, {unchanged} unchanged, {rejected} rejected; {dropped} cells left out{would}",
+        created + updated + unchanged + rejected
     );
+    if rejected > 0 {
+        bail!("{rejected} organisations were rejected (listed above)");
+    }
     Ok(())
 }
 
@@ -406,83 +787,36 @@ pub fn run(import: Import, remote: &Remote) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn row(pairs: &[(&'static str, &str)]) -> BTreeMap<&'static str, String> {
-        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
-    }
-
     #[test]
-    fn standard_columns_become_a_body() {
-        let (id, body) = organisation(
-            &row(&[
-                ("identifier", "R-12"),
-                ("name", "Épicerie solidaire"),
-                ("description", "Une épicerie"),
-                (
-                    "organisational_structure",
-                    "https://dev.lod.coop/essglobal/2.1/standard/organisational-structure/OS115",
-                ),
-                ("primary_activity", "Food"),
-                ("activities", "AM60;AM120"),
-                ("locality", "Lyon"),
-                ("country", "France"),
-                ("latitude", "45.76"),
-                ("longitude", "4.84"),
-                ("website", "epicerie.example.org"),
-            ]),
-            "fr",
-        )
-        .unwrap();
-        assert_eq!(id, "r-12");
-        assert_eq!(body["organisational_structure"], "OS115");
-        assert_eq!(body["activities"], json!(["AM60", "AM120"]));
-        assert_eq!(body["countries"], json!(["FR"]));
-        assert_eq!(body["description"]["fr"], "Une épicerie");
-        assert_eq!(body["website"], "https://epicerie.example.org");
-    }
-
-    #[test]
-    fn problems_say_what_to_fix() {
-        assert!(
-            organisation(&row(&[("name", "")]), "en")
-                .unwrap_err()
-                .contains("needs a name")
-        );
-        assert!(
-            organisation(&row(&[("name", "X"), ("country", "Atlantis")]), "en")
-                .unwrap_err()
-                .contains("Atlantis")
-        );
-        assert!(
-            organisation(&row(&[("name", "X"), ("latitude", "1")]), "en")
-                .unwrap_err()
-                .contains("go together")
-        );
-        assert!(
-            organisation(&row(&[("name", "X"), ("activities", "Juggling")]), "en")
-                .unwrap_err()
-                .contains("Juggling")
-        );
-        assert!(
-            organisation(
-                &row(&[("name", "X"), ("latitude", "91"), ("longitude", "0")]),
-                "en"
-            )
-            .unwrap_err()
-            .contains("90")
-        );
-    }
-
-    #[test]
-    fn columns_map_by_name_or_by_flag() {
-        let map = parse_map(Some("Nom=name, Ville=Locality")).unwrap();
-        assert_eq!(field_of("Nom", &map), Some("name"));
-        assert_eq!(field_of("Ville", &map), Some("locality"));
-        assert_eq!(field_of("Country Name", &map), Some("country"));
-        assert_eq!(field_of("Whatever", &map), None);
-        assert!(parse_map(Some("Nom=nickname")).is_err());
+    fn ids_are_readable_in_any_script() {
         assert_eq!(
             slug("Coopérative  de Dakar n°3"),
-            "cooperative-de-dakar-n-3"
+            "cooperative-de-dakar-ndeg3"
         );
+        assert_eq!(slug("Ελληνική Συνεργασία"), "ellenike-synergasia");
+        assert_eq!(
+            record_id("Members 2024", "R-12").unwrap(),
+            "members-2024.r-12"
+        );
+        assert_eq!(record_id("", "R-12").unwrap(), "r-12");
+        assert!(record_id("x", "—").is_err());
+        assert!(record_id("list", &"a".repeat(100)).unwrap().len() <= 64);
+    }
+
+    #[test]
+    fn dialects_and_encodings() {
+        assert_eq!(delimiter("Nom;Ville;\"a,b\"\n"), b';');
+        assert_eq!(delimiter("Name,Locality\n"), b',');
+        assert_eq!(delimiter("Name\tLocality\n"), b'\t');
+        let latin1 = b"Name,Locality\nCoop\xe9rative,Li\xe8ge\n";
+        let text = decode(latin1, None, Path::new("x.csv")).unwrap();
+        assert!(text.contains("Coopérative,Liège"), "{text}");
+        let bom = b"\xef\xbb\xbfNom;Ville\n";
+        assert_eq!(
+            decode(bom, None, Path::new("x.csv")).unwrap(),
+            "Nom;Ville\n"
+        );
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(19_723), "2024-01-01");
     }
 }

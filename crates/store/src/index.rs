@@ -148,7 +148,12 @@ pub(crate) fn terms(record: &Record) -> Vec<Term> {
                 terms.push(Term::country(c));
             }
             terms.extend(o.regions.iter().map(|r| Term::region(r.as_str())));
-            terms.extend(o.activities.iter().map(|a| Term::activity(a)));
+            terms.extend(
+                o.primary_activity
+                    .iter()
+                    .chain(&o.activities)
+                    .map(|a| Term::activity(a)),
+            );
             terms.extend(o.org_type.map(|t| Term::org_type(t.as_str())));
             if let Some(l) = &o.location {
                 terms.push(Term::cell(cell(l.lat(), l.lon())));

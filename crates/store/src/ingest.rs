@@ -288,19 +288,53 @@ impl Ingest {
         id: Id,
         body: Body,
     ) -> Result<Accepted, Rejection> {
+        self.author_all(key, vec![(kind, id, body)])
+            .pop()
+            .expect("one result per record")
+    }
+
+    /// Signs the next version of several of this node's addresses and ingests them with one
+    /// flush: what an import uses.
+    pub fn author_all(
+        &self,
+        key: &SigningKey,
+        items: Vec<(Kind, Id, Body)>,
+    ) -> Vec<Result<Accepted, Rejection>> {
         let _authoring = self
             .authoring
             .lock()
             .expect("authoring never panics while locked");
-        let address = maillage_core::Address {
-            author: maillage_core::Author::from(key),
-            kind,
-            id: id.clone(),
-        };
-        let head = self.store.head(&address)?;
-        let seq = head.map_or(1, |h| h.seq + 1);
+        let author = maillage_core::Author::from(key);
         let time = now_ms();
-        let record = Record::sign(key, kind, id, seq, time, body)?;
-        self.submit(record.bytes(), Source::Local)
+        let mut signed = Vec::with_capacity(items.len());
+        let mut failed = vec![];
+        for (i, (kind, id, body)) in items.into_iter().enumerate() {
+            let address = maillage_core::Address {
+                author: author.clone(),
+                kind,
+                id: id.clone(),
+            };
+            let record = self
+                .store
+                .head(&address)
+                .map_err(Rejection::from)
+                .and_then(|head| {
+                    let seq = head.map_or(1, |h| h.seq + 1);
+                    Ok(Record::sign(key, kind, id, seq, time, body)?)
+                });
+            match record {
+                Ok(r) => signed.push((i, r)),
+                Err(e) => failed.push((i, e)),
+            }
+        }
+        let bytes: Vec<&[u8]> = signed.iter().map(|(_, r)| r.bytes()).collect();
+        let mut results: Vec<(usize, Result<Accepted, Rejection>)> = signed
+            .iter()
+            .map(|(i, _)| *i)
+            .zip(self.submit_all(&bytes, Source::Local))
+            .chain(failed.into_iter().map(|(i, e)| (i, Err(e))))
+            .collect();
+        results.sort_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, r)| r).collect()
     }
 }
