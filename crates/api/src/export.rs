@@ -257,10 +257,7 @@ pub(crate) async fn export(
             // A first pass finds the columns: one per language, link kind, register and
             // property the exported records use.
             let mut first = query.clone();
-            loop {
-                let Ok(page) = store.search(&first) else {
-                    break;
-                };
+            while let Ok(page) = store.search(&first) {
                 for stored in &page.items {
                     if let Body::Organisation(o) = &stored.record.body {
                         row.columns.add(o);

@@ -467,12 +467,16 @@ fn changed(before: &Value, after: &Value) -> Vec<String> {
     out
 }
 
-/// What one item comes to before it is signed: its body and how it differs from the current.
+/// What one item comes to before it is signed: its address, its body, and the fields in
+/// which it differs from the current version (`None` when there is none).
+type Plan = (Kind, Id, Body, Option<Vec<String>>);
+
+/// What one item comes to before it is signed.
 fn plan(
     store: &dyn Store,
     key: &maillage_core::SigningKey,
     item: BatchItem,
-) -> Result<(Kind, Id, Body, Option<Vec<String>>), Error> {
+) -> Result<Plan, Error> {
     let kind: Kind = item.kind.parse()?;
     let id: Id = item.id.parse()?;
     let address = Address {

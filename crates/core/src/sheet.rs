@@ -481,7 +481,8 @@ impl Sheet {
     /// One row: what it sets and clears, and what it had to leave out.
     pub fn read(&self, cells: &[String]) -> Row {
         let mut row = Row::default();
-        let mut location: (Option<(&str, &str)>, Option<(&str, &str)>) = (None, None);
+        // (column, cell) of the latitude and of the longitude.
+        let mut location: [Option<(&str, &str)>; 2] = [None, None];
         let mut countries_given: Option<Vec<String>> = None;
         for (field, cell, column) in self.cells(cells) {
             let mut dropped = vec![];
@@ -645,8 +646,8 @@ impl Sheet {
                         list(v.into_iter().map(str::to_owned).collect()),
                     );
                 }
-                Field::Latitude => location.0 = Some((column, cell)),
-                Field::Longitude => location.1 = Some((column, cell)),
+                Field::Latitude => location[0] = Some((column, cell)),
+                Field::Longitude => location[1] = Some((column, cell)),
                 Field::Languages => {
                     let mut v: Vec<String> = vec![];
                     for item in items(&text) {
@@ -790,7 +791,7 @@ impl Sheet {
             row.dropped.extend(dropped);
         }
         match location {
-            (Some((lat_col, lat)), Some((lon_col, lon))) => {
+            [Some((lat_col, lat)), Some((lon_col, lon))] => {
                 let (blank_lat, blank_lon) = (lat.trim().is_empty(), lon.trim().is_empty());
                 if blank_lat && blank_lon {
                     row.patch.insert("location".into(), Value::Null);
@@ -813,7 +814,7 @@ impl Sheet {
                     }
                 }
             }
-            (Some((column, value)), None) | (None, Some((column, value)))
+            [Some((column, value)), None] | [None, Some((column, value))]
                 if !value.trim().is_empty() =>
             {
                 row.dropped.push(Dropped {

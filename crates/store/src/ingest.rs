@@ -310,7 +310,7 @@ impl Ingest {
         let mut failed = vec![];
         for (i, (kind, id, body)) in items.into_iter().enumerate() {
             let address = maillage_core::Address {
-                author: author.clone(),
+                author,
                 kind,
                 id: id.clone(),
             };
