@@ -170,19 +170,19 @@ fn search_finds_what_it_should_and_nothing_else() {
     let orgs = [
         (
             "dakar-food",
-            json!({"name": "Dakar food cooperative", "type": "initiative", "countries": ["SN"], "regions": ["africa"], "activities": ["AM60"], "location": {"lat": 14.6928, "lon": -17.4467}}),
+            json!({"name": "Dakar food cooperative", "type": "initiative", "countries": ["SN"], "regions": ["africa"], "activities": ["activities-modified:AM60"], "location": {"lat": 14.6928, "lon": -17.4467}}),
         ),
         (
             "thies-housing",
-            json!({"name": "Thiès housing cooperative", "countries": ["SN"], "regions": ["africa"], "activities": ["AM90"], "location": {"lat": 14.791, "lon": -16.9359}}),
+            json!({"name": "Thiès housing cooperative", "countries": ["SN"], "regions": ["africa"], "activities": ["activities-modified:AM90"], "location": {"lat": 14.791, "lon": -16.9359}}),
         ),
         (
             "lyon-food",
-            json!({"name": "Lyon épicerie solidaire", "countries": ["FR"], "regions": ["europe"], "activities": ["AM60"], "location": {"lat": 45.764, "lon": 4.8357}}),
+            json!({"name": "Lyon épicerie solidaire", "countries": ["FR"], "regions": ["europe"], "activities": ["activities-modified:AM60"], "location": {"lat": 45.764, "lon": 4.8357}}),
         ),
         (
             "quito-finance",
-            json!({"name": "Quito savings network", "countries": ["EC"], "regions": ["latin-america-caribbean"], "activities": ["AM100"], "description": {"es": "Red de ahorro y cooperativa"}}),
+            json!({"name": "Quito savings network", "countries": ["EC"], "regions": ["latin-america-caribbean"], "activities": ["activities-modified:AM100"], "description": {"es": "Red de ahorro y cooperativa"}}),
         ),
     ];
     for (id, body) in &orgs {
