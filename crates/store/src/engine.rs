@@ -1,51 +1,100 @@
 //! The store's engine: an append-only record log on disk (`segments`), and in memory
 //! everything derived from it, rebuilt by replaying the log when the store opens.
 //!
-//! A write appends one frame; [`Store::sync`] makes every frame appended so far durable with
-//! one `fdatasync`, shared by every writer waiting on it. Replaying needs no order: merging
-//! versions is a semilattice (see [`Head`]), so the log gives the same state however its
-//! frames came to be ordered, and a version found twice (a crash during compaction) is a
-//! duplicate. What a frame cannot say by itself, it carries: the change position and the
-//! document number it was given, so that change-log cursors and search cursors stay valid
-//! across restarts; and a purge is a frame too, which forgets the author's versions with a
-//! lower change position.
+//! A write decides what becomes of a version, appends its frame, and stages it; readers see
+//! it only once it is durable. [`Store::sync`] makes every frame appended so far durable
+//! with one `fdatasync`, shared by every writer waiting on it, then moves the staged versions
+//! into memory in the order they were written. Replaying needs no order: merging versions is
+//! a semilattice (see [`Head`]), so the log gives the same state however its frames came to
+//! be ordered, and a version found twice (a crash during compaction) is a duplicate. What a
+//! frame cannot say by itself, it carries: the change position and the document number it
+//! was given, so that change-log cursors and search cursors stay valid across restarts; and
+//! a purge is a frame too, which forgets the author's versions with a lower change position.
+//! Positions handed out are never handed out again: only durable ones are ever seen.
 //!
 //! In memory (`Memory`): each address's current version and the evidence of an
 //! equivocation, where their frames are; the search index; the change log; the
 //! `(time, hash)` items that reconciliation runs over; addresses per author; the counters
 //! and running sum behind the state digest; and how many bytes of each segment are still
-//! needed. A closed segment less than half needed is compacted: what is live in it is
-//! copied to the end of the log and synced, then the segment is deleted.
+//! needed. A closed segment less than half needed is compacted, on a thread of its own: what
+//! is live in it is copied to the end of the log and synced, then the segment is deleted.
 
 mod memory;
 
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use maillage_core::body::{Body, Stance};
 use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 use sha2::{Digest as _, Sha256};
 
+use crate::disk::{Disk, Folder};
 use crate::index::{self, Entry, Term, address_key};
 use crate::segments::{self, Frame, Location, Segments};
 use crate::{Confirmation, Error, Outcome, Page, Query, Store, Stored, Summary, Ticket};
-use memory::{Arrival, Memory, Merge, Version, merge, outcome};
+use memory::{Arrival, Memory, Merge, Slot, Version, merge, outcome};
 
 /// Widest `near=` radius: it bounds the cells one query reads.
 pub const MAX_NEAR_KM: f64 = 2_000.0;
 /// Largest page.
 pub const MAX_LIMIT: usize = 500;
+/// Frames compaction copies per turn of the writer's lock.
+const COPY_BATCH: usize = 256;
+
+/// A version written to the log and not yet known to be durable.
+#[derive(Debug)]
+struct Staged {
+    ticket: Ticket,
+    akey: Box<[u8]>,
+    doc: u32,
+    record: Record,
+    entry: Entry,
+    v: Version,
+    merged: Merge,
+    /// The current record of the address that this one takes the place of.
+    old: Option<Record>,
+}
+
+/// What the writer holds: the versions staged since the last flush, and where they leave
+/// each address they touch.
+#[derive(Debug, Default)]
+struct Pending {
+    staged: VecDeque<Staged>,
+    /// Address key → its document, its slot once the staged versions are in, the ticket of
+    /// the staged version that is current (0: the one in memory), and of the last one staged.
+    slots: HashMap<Box<[u8]>, (u32, Slot, Ticket, Ticket)>,
+    /// The last ticket, change position and document number handed out.
+    ticket: Ticket,
+    change: u64,
+    next_doc: u32,
+}
+
+impl Pending {
+    fn record(&self, ticket: Ticket) -> Option<&Record> {
+        let first = self.staged.front()?.ticket;
+        let staged = self.staged.get(usize::try_from(ticket.checked_sub(first)?).ok()?)?;
+        Some(&staged.record)
+    }
+}
+
+/// Everything the engine's threads share.
+#[derive(Debug)]
+struct Log {
+    segments: Segments,
+    /// Held by the one writer (and by compaction while it appends).
+    writer: Mutex<Pending>,
+    memory: RwLock<Memory>,
+    flushed: Mutex<Ticket>,
+}
 
 /// A node's store, in `<data_dir>/store`.
 #[derive(Debug)]
 pub struct Engine {
-    segments: Segments,
-    /// Held by the one writer (and by compaction).
-    writer: Mutex<()>,
-    memory: RwLock<Memory>,
-    written: AtomicU64,
-    flushed: Mutex<Ticket>,
+    log: Arc<Log>,
+    /// Wakes the compactor; dropped to stop it.
+    compactor: Option<(mpsc::SyncSender<()>, std::thread::JoinHandle<()>)>,
 }
 
 impl Engine {
@@ -60,26 +109,66 @@ impl Engine {
                 dir.display()
             )));
         }
-        let engine = Engine {
-            segments: Segments::open(dir, segment_bytes)?,
-            writer: Mutex::new(()),
+        Engine::on(Arc::new(Folder::open(dir)?), segment_bytes, true)
+    }
+
+    /// A store on `disk`, compacting on a thread of its own, or only when
+    /// [`Engine::compact`] is called.
+    pub fn on(disk: Arc<dyn Disk>, segment_bytes: u64, background: bool) -> Result<Engine, Error> {
+        let log = Log {
+            segments: Segments::open(disk, segment_bytes)?,
+            writer: Mutex::default(),
             memory: RwLock::default(),
-            written: AtomicU64::new(0),
             flushed: Mutex::new(0),
         };
-        let memory = engine.replay()?;
-        *engine
-            .memory
-            .write()
-            .expect("nothing else has the store yet") = memory;
-        Ok(engine)
+        let memory = log.replay()?;
+        *log.writer() = Pending {
+            change: memory.change,
+            next_doc: memory.next_doc,
+            ..Pending::default()
+        };
+        *log.memory_mut() = memory;
+        let log = Arc::new(log);
+        let compactor = background.then(|| {
+            let (wake, woken) = mpsc::sync_channel(1);
+            let shared = log.clone();
+            let thread = std::thread::Builder::new()
+                .name("compactor".into())
+                .spawn(move || {
+                    while woken.recv().is_ok() {
+                        if let Err(e) = shared.compact() {
+                            tracing::warn!(error = %e, "compacting the record log failed; it is tried again after the next write");
+                        }
+                    }
+                })
+                .expect("a thread can be started");
+            (wake, thread)
+        });
+        Ok(Engine { log, compactor })
     }
 
     /// Flushes everything; used at shutdown.
     pub fn flush(&self) -> Result<(), Error> {
-        self.segments.sync()
+        let ticket = self.log.writer().ticket;
+        self.log.sync(ticket)
     }
 
+    /// Compacts closed segments that are less than half needed.
+    pub fn compact(&self) -> Result<(), Error> {
+        self.log.compact()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some((wake, thread)) = self.compactor.take() {
+            drop(wake);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Log {
     fn memory(&self) -> std::sync::RwLockReadGuard<'_, Memory> {
         self.memory
             .read()
@@ -92,7 +181,7 @@ impl Engine {
             .expect("a writer panicked while updating memory")
     }
 
-    fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    fn writer(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.writer
             .lock()
             .expect("a writer panicked while holding the lock")
@@ -219,31 +308,166 @@ impl Engine {
         Ok((items, None))
     }
 
-    /// Compacts closed segments that are less than half needed.
+    /// Decides what becomes of `record`, appends it if it is kept, and stages it.
+    fn apply(&self, record: Record) -> Result<(Outcome, Stored, Ticket), Error> {
+        // What finds the record is worked out before the writer's lock is taken.
+        let entry = Entry::of(&record);
+        let akey: Box<[u8]> = address_key(&record.address()).into();
+        let mut p = self.writer();
+        let held = match p.slots.get(&akey) {
+            Some(staged) => Some(*staged),
+            None => self.memory().slot(&akey).map(|(doc, slot)| (doc, slot, 0, 0)),
+        };
+        let merged = merge(held.as_ref().map(|(_, s, ..)| s), &record);
+        // The version the address keeps: staged, or in memory.
+        let current = |p: &Pending, ticket| -> Result<(Outcome, Stored, Ticket), Error> {
+            let (doc, slot, current, _) = held.expect("only a held address can refuse a version");
+            let record = match p.record(current) {
+                Some(record) if current > 0 => record.clone(),
+                _ => self.stored(doc)?.ok_or_else(|| Error::Corrupt {
+                    key: format!("document {doc}"),
+                    reason: "vanished under the writer's lock".into(),
+                })?.record,
+            };
+            let stored = Stored {
+                record,
+                equivocation: slot.evidence.is_some(),
+                change: slot.current.change,
+            };
+            Ok((outcome(merged), stored, ticket))
+        };
+        if matches!(
+            merged,
+            Merge::Duplicate | Merge::Stale(_) | Merge::Lose { kept: false }
+        ) {
+            // Durable once what it was compared with is.
+            return current(&p, held.map_or(0, |(.., last)| last));
+        }
+        let old = match (merged, held) {
+            (Merge::Replace | Merge::Win, Some((doc, _, current, _))) => match p.record(current) {
+                Some(record) if current > 0 => Some(record.clone()),
+                _ => Some(
+                    self.stored(doc)?
+                        .ok_or_else(|| Error::Corrupt {
+                            key: format!("document {doc}"),
+                            reason: "the current version is gone".into(),
+                        })?
+                        .record,
+                ),
+            },
+            _ => None,
+        };
+        let doc = held.map_or(p.next_doc, |(doc, ..)| doc);
+        let change = p.change + 1;
+        let at = self.segments.append(&Frame::record(change, doc, &record))?;
+        p.change = change;
+        p.next_doc = p.next_doc.max(doc + 1);
+        p.ticket += 1;
+        let ticket = p.ticket;
+        let v = Version::of(&record, change, at);
+        let slot = memory::after(held.map(|(_, s, ..)| s), merged, v);
+        let current_ticket = match merged {
+            Merge::Lose { .. } => held.map_or(0, |(_, _, current, _)| current),
+            _ => ticket,
+        };
+        p.slots.insert(akey.clone(), (doc, slot, current_ticket, ticket));
+        let stored = Stored {
+            record: record.clone(),
+            equivocation: merged == Merge::Win,
+            change,
+        };
+        p.staged.push_back(Staged {
+            ticket,
+            akey,
+            doc,
+            record,
+            entry,
+            v,
+            merged,
+            old,
+        });
+        if let Merge::Lose { .. } = merged {
+            return current(&p, ticket);
+        }
+        Ok((outcome(merged), stored, ticket))
+    }
+
+    fn sync(&self, ticket: Ticket) -> Result<(), Error> {
+        let mut flushed = self
+            .flushed
+            .lock()
+            .expect("a flusher panicked while holding the lock");
+        if *flushed >= ticket {
+            return Ok(());
+        }
+        // Everything staged before this is in the flush below: one flush covers every
+        // writer that queued on the lock meanwhile.
+        let upto = self.writer().ticket;
+        self.segments.sync()?;
+        self.publish(&mut self.writer(), upto);
+        *flushed = upto;
+        Ok(())
+    }
+
+    /// Moves the versions staged up to `upto`, now durable, into memory.
+    fn publish(&self, p: &mut Pending, upto: Ticket) {
+        if p.staged.front().is_none_or(|s| s.ticket > upto) {
+            return;
+        }
+        let mut m = self.memory_mut();
+        while p.staged.front().is_some_and(|s| s.ticket <= upto) {
+            let s = p.staged.pop_front().expect("just looked");
+            let arrival = Arrival {
+                record: &s.record,
+                entry: s.entry,
+                v: s.v,
+            };
+            m.take(&s.akey, s.doc, arrival, s.merged, s.old.as_ref());
+            if p.slots.get(&s.akey).is_some_and(|(.., last)| *last <= upto) {
+                p.slots.remove(&s.akey);
+            }
+        }
+    }
+
+    /// Compacts closed segments that are less than half needed. Writers go on meanwhile:
+    /// the copies are appended a batch at a time, and a version a writer replaced while it
+    /// was being copied keeps its new place.
     fn compact(&self) -> Result<(), Error> {
-        for (segment, size) in self.segments.closed()? {
+        for (segment, size) in self.segments.closed() {
             let needed = self.memory().needed.get(&segment).copied().unwrap_or(0);
             if needed * 2 > size {
                 continue;
             }
-            let _writer = self.write_lock();
-            let needed_frames = self.memory().frames_in(segment);
-            let mut moved = Vec::with_capacity(needed_frames.len());
-            for (owner, at) in needed_frames {
-                let frame = self
-                    .segments
-                    .read(at)?
-                    .ok_or_else(|| corrupt(at, "a needed frame is missing".into()))?;
-                moved.push((owner, at, self.segments.append(&frame)?));
+            // Versions staged in it are not counted yet: it waits for them.
+            let staged = self.writer().staged.front().map(|s| s.v.at.segment);
+            if staged.is_some_and(|first| first <= segment) {
+                continue;
+            }
+            let frames = self.memory().frames_in(segment);
+            let mut moved = Vec::with_capacity(frames.len());
+            for batch in frames.chunks(COPY_BATCH) {
+                let mut read = Vec::with_capacity(batch.len());
+                for (owner, at) in batch {
+                    let frame = self
+                        .segments
+                        .read(*at)?
+                        .ok_or_else(|| corrupt(*at, "a needed frame is missing".into()))?;
+                    read.push((*owner, *at, frame));
+                }
+                let _writer = self.writer();
+                for (owner, at, frame) in read {
+                    moved.push((owner, at, self.segments.append(&frame)?));
+                }
             }
             // The copies are durable before the original goes.
             self.segments.sync()?;
             {
                 let mut m = self.memory_mut();
                 for (owner, from, to) in moved {
-                    m.relocate(owner, to);
-                    m.need(from, false);
-                    m.need(to, true);
+                    if m.relocate(owner, from, to) {
+                        m.need(from, false);
+                        m.need(to, true);
+                    }
                 }
                 m.needed.remove(&segment);
             }
@@ -276,90 +500,61 @@ fn decode(frame: &Frame, at: Location) -> Result<Record, Error> {
 
 impl Store for Engine {
     fn apply(&self, record: Record) -> Result<(Outcome, Stored, Ticket), Error> {
-        // What finds the record is worked out before the writer's lock is taken.
-        let entry = Entry::of(&record);
-        let _writer = self.write_lock();
-        let akey = address_key(&record.address());
-        let (held, change, next_doc) = {
-            let m = self.memory();
-            (m.slot(&akey), m.change, m.next_doc)
-        };
-        let merged = merge(held.as_ref().map(|(_, s)| s), &record);
-        let current = |ticket| -> Result<(Outcome, Stored, Ticket), Error> {
-            let doc = held.expect("only a held address can refuse a version").0;
-            let stored = self.stored(doc)?.ok_or_else(|| Error::Corrupt {
-                key: format!("document {doc}"),
-                reason: "vanished under the writer's lock".into(),
-            })?;
-            Ok((outcome(merged), stored, ticket))
-        };
-        if matches!(
-            merged,
-            Merge::Duplicate | Merge::Stale(_) | Merge::Lose { kept: false }
-        ) {
-            return current(self.written.load(Ordering::SeqCst));
-        }
-        let old = match (merged, held) {
-            (Merge::Replace | Merge::Win, Some((_, slot))) => {
-                Some(self.record_at(slot.current.at)?.ok_or_else(|| {
-                    corrupt(
-                        slot.current.at,
-                        "the current version's frame is gone".into(),
-                    )
-                })?)
-            }
-            _ => None,
-        };
-        let doc = held.map_or(next_doc, |(doc, _)| doc);
-        let at = self
-            .segments
-            .append(&Frame::record(change + 1, doc, &record))?;
-        let v = Version::of(&record, change + 1, at);
-        self.memory_mut().take(
-            &akey,
-            doc,
-            Arrival {
-                record: &record,
-                entry,
-                v,
-            },
-            merged,
-            old.as_ref(),
-        );
-        let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Merge::Lose { .. } = merged {
-            return current(ticket);
-        }
-        let stored = Stored {
-            record,
-            equivocation: merged == Merge::Win,
-            change: change + 1,
-        };
-        Ok((outcome(merged), stored, ticket))
+        self.log.apply(record)
     }
 
     fn sync(&self, ticket: Ticket) -> Result<(), Error> {
-        {
-            let mut flushed = self
-                .flushed
-                .lock()
-                .expect("a flusher panicked while holding the lock");
-            if *flushed >= ticket {
-                return Ok(());
-            }
-            // Everything applied before this load is in the sync below: one sync covers
-            // every writer that queued on the lock meanwhile.
-            let upto = self.written.load(Ordering::SeqCst);
-            self.segments.sync()?;
-            *flushed = upto;
-        }
-        // What was asked is durable; a compaction that fails is tried again at the next sync.
-        if let Err(e) = self.compact() {
-            tracing::warn!(error = %e, "compacting the record log failed");
+        self.log.sync(ticket)?;
+        if let Some((wake, _)) = &self.compactor {
+            // Already awake or about to be: either way it looks again.
+            let _ = wake.try_send(());
         }
         Ok(())
     }
 
+    fn head(&self, address: &Address) -> Result<Option<Head>, Error> {
+        self.log.head(address)
+    }
+
+    fn get(&self, address: &Address) -> Result<Option<Stored>, Error> {
+        self.log.get(address)
+    }
+
+    fn search(&self, query: &Query) -> Result<Page, Error> {
+        self.log.search(query)
+    }
+
+    fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error> {
+        self.log.changes(since, limit)
+    }
+
+    fn summary(&self) -> Result<Summary, Error> {
+        self.log.summary()
+    }
+
+    fn confirmation(&self, collaboration: &Record) -> Result<Confirmation, Error> {
+        self.log.confirmation(collaboration)
+    }
+
+    fn items(&self) -> Result<Vec<(u64, Hash)>, Error> {
+        self.log.items()
+    }
+
+    fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {
+        self.log.bytes_by_hash(hash)
+    }
+
+    fn author_count(&self, author: &Author) -> Result<u64, Error> {
+        self.log.author_count(author)
+    }
+
+    fn purge_author(&self, author: &Author) -> Result<u64, Error> {
+        self.log.purge_author(author)
+    }
+}
+
+/// What readers see: durable versions only.
+impl Log {
     fn head(&self, address: &Address) -> Result<Option<Head>, Error> {
         Ok(self
             .memory()
@@ -514,36 +709,38 @@ impl Store for Engine {
         Ok(self.memory().authors.get(author).copied().unwrap_or(0))
     }
 
+    /// Forgets everything `author` wrote. Writers wait meanwhile: what they staged is
+    /// published first, so that the purge covers it, then the purge is made durable and
+    /// applied.
     fn purge_author(&self, author: &Author) -> Result<u64, Error> {
-        let purged = {
-            let _writer = self.write_lock();
-            let (change, doomed) = {
-                let m = self.memory();
-                (m.change + 1, m.of_author(author, u64::MAX))
-            };
-            let mut olds = Vec::with_capacity(doomed.len());
-            for (akey, doc, slot) in doomed {
-                let old = self
-                    .record_at(slot.current.at)?
-                    .ok_or_else(|| corrupt(slot.current.at, "a current frame is gone".into()))?;
-                olds.push((akey, doc, old));
-            }
-            let at = self.segments.append(&Frame::new(
-                segments::Kind::Purge,
-                change,
-                0,
-                author.to_bytes().to_vec(),
-            ))?;
-            let mut m = self.memory_mut();
-            for (akey, doc, old) in &olds {
-                m.remove(akey, *doc, old);
-            }
-            m.purged(*author, change, at);
-            olds.len() as u64
-        };
-        let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
-        self.sync(ticket)?;
-        Ok(purged)
+        let mut p = self.writer();
+        let upto = p.ticket;
+        self.segments.sync()?;
+        self.publish(&mut p, upto);
+        p.change += 1;
+        let change = p.change;
+        let doomed = self.memory().of_author(author, u64::MAX);
+        let mut olds = Vec::with_capacity(doomed.len());
+        for (akey, doc, _) in doomed {
+            let old = self.stored(doc)?.ok_or_else(|| Error::Corrupt {
+                key: format!("document {doc}"),
+                reason: "a current version is gone".into(),
+            })?;
+            olds.push((akey, doc, old.record));
+        }
+        let at = self.segments.append(&Frame::new(
+            segments::Kind::Purge,
+            change,
+            0,
+            author.to_bytes().to_vec(),
+        ))?;
+        self.segments.sync()?;
+        let mut m = self.memory_mut();
+        for (akey, doc, old) in &olds {
+            m.remove(akey, *doc, old);
+        }
+        m.purged(*author, change, at);
+        Ok(olds.len() as u64)
     }
 }
 

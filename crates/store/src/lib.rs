@@ -7,10 +7,12 @@
 //! - [`engine`]: its engine: an append-only record log, and in memory everything derived
 //!   from it; writes made durable by group commit;
 //! - `segments`: the record log's segment files and frames;
+//! - [`disk`]: the file I/O under them, real or simulated;
 //! - [`index`]: index terms, text tokens, geographic cells, and the in-memory index (no I/O);
 //! - [`ingest`]: decode → validate → policy → verify → merge → store → event;
 //! - [`policy`]: whose records a node accepts.
 
+pub mod disk;
 pub mod engine;
 pub mod index;
 pub mod ingest;
@@ -30,6 +32,8 @@ pub enum Error {
     Corrupt { key: String, reason: String },
     #[error("{0}")]
     Layout(String),
+    #[error("{0}")]
+    Locked(String),
     #[error("storage flush failed: {0}")]
     Flush(String),
     #[error("query: {0}")]

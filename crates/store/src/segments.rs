@@ -1,24 +1,28 @@
-//! The record log: append-only segment files `<dir>/NNNNNNNN.seg`, each a run of frames
+//! The record log: append-only segment files `NNNNNNNN.log`, each a run of frames
 //!
-//! `length (u32) | kind (u8) | check (8) | change (u64) | doc (u32) | payload`
+//! `length (u32) | kind (u8) | change (u64) | doc (u32) | check (8) | payload`
 //!
 //! all big-endian, where `length` counts the payload and `check` is the start of the
-//! payload's SHA-256. A frame is written once and never changed; a segment is deleted whole,
-//! once compaction has copied its live frames to the end of the log. A crash can only cut the
-//! last frames of the last segment, which were never acknowledged: [`Segments::replay`]
-//! drops them. A bad frame anywhere else is damage, and is reported rather than skipped.
+//! SHA-256 of the seventeen bytes before it followed by the payload's SHA-256: a frame whose
+//! head or payload changed does not read. A frame is written once and never changed; a
+//! segment is deleted whole, once compaction has copied its live frames to the end of the log.
+//!
+//! What is durable is written down apart: after each flush of the log, the `seal` file
+//! records how far the newest segment was flushed (in one of two slots, by turns, so a
+//! torn write of it leaves the other). A segment is flushed whole before the next one is
+//! created. So at replay, a frame that does not read is damage if it lies before the seal
+//! (it was acknowledged, and the store is not opened rather than lose it), and an
+//! interrupted write if it lies after it (never acknowledged: cut off).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufReader, ErrorKind};
-use std::os::unix::fs::FileExt as _;
-use std::path::{Path, PathBuf};
+use std::io::{ErrorKind, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sha2::{Digest as _, Sha256};
 
 use crate::Error;
+use crate::disk::{Disk, DiskFile};
 
 /// Bytes before a frame's payload.
 pub(crate) const HEAD: usize = 25;
@@ -26,6 +30,10 @@ pub(crate) const HEAD: usize = 25;
 pub(crate) const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest payload a frame may claim: far above any record, far below a reason to allocate.
 const MAX_PAYLOAD: u32 = 1024 * 1024;
+const SEAL: &str = "seal";
+/// Where the seal's two slots start: a sector apart, so one torn write spoils one of them.
+const SLOTS: [u64; 2] = [0, 512];
+const SEAL_MAGIC: &[u8; 4] = b"MSL1";
 
 /// What a frame holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,31 +52,30 @@ pub(crate) struct Frame {
     pub change: u64,
     pub doc: u32,
     pub payload: Vec<u8>,
-    check: [u8; 8],
+    /// The payload's SHA-256 (a record's hash).
+    digest: [u8; 32],
 }
 
 impl Frame {
     pub fn new(kind: Kind, change: u64, doc: u32, payload: Vec<u8>) -> Frame {
-        let check = check(&payload);
+        let digest = Sha256::digest(&payload).into();
         Frame {
             kind,
             change,
             doc,
             payload,
-            check,
+            digest,
         }
     }
 
     /// A record's frame: its hash is the SHA-256 of the payload already.
     pub fn record(change: u64, doc: u32, record: &maillage_core::Record) -> Frame {
-        let mut check = [0; 8];
-        check.copy_from_slice(&record.hash().0[..8]);
         Frame {
             kind: Kind::Record,
             change,
             doc,
             payload: record.bytes().to_vec(),
-            check,
+            digest: record.hash().0,
         }
     }
 
@@ -76,23 +83,28 @@ impl Frame {
         let mut out = Vec::with_capacity(HEAD + self.payload.len());
         out.extend_from_slice(&(self.payload.len() as u32).to_be_bytes());
         out.push(self.kind as u8);
-        out.extend_from_slice(&self.check);
         out.extend_from_slice(&self.change.to_be_bytes());
         out.extend_from_slice(&self.doc.to_be_bytes());
+        let check = check(&out, &self.digest);
+        out.extend_from_slice(&check);
         out.extend_from_slice(&self.payload);
         out
     }
 }
 
-fn check(payload: &[u8]) -> [u8; 8] {
-    let digest = Sha256::digest(payload);
+/// The check of a frame whose first seventeen bytes are `head` and whose payload has this
+/// SHA-256.
+fn check(head: &[u8], digest: &[u8; 32]) -> [u8; 8] {
+    let mut hasher = Sha256::new();
+    hasher.update(&head[..17]);
+    hasher.update(digest);
     let mut out = [0; 8];
-    out.copy_from_slice(&digest[..8]);
+    out.copy_from_slice(&hasher.finalize()[..8]);
     out
 }
 
-/// Parses a frame head: payload length, kind, check, change, doc.
-fn head(bytes: &[u8; HEAD]) -> Option<(u32, Kind, [u8; 8], u64, u32)> {
+/// Parses a frame head: payload length, kind, change, doc.
+fn head(bytes: &[u8; HEAD]) -> Option<(u32, Kind, u64, u32)> {
     let u32_at =
         |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let len = u32_at(0);
@@ -101,11 +113,39 @@ fn head(bytes: &[u8; HEAD]) -> Option<(u32, Kind, [u8; 8], u64, u32)> {
         1 => Kind::Purge,
         _ => return None,
     };
-    let mut sum = [0; 8];
-    sum.copy_from_slice(&bytes[5..13]);
     let mut change = [0; 8];
-    change.copy_from_slice(&bytes[13..21]);
-    (len <= MAX_PAYLOAD).then_some((len, kind, sum, u64::from_be_bytes(change), u32_at(21)))
+    change.copy_from_slice(&bytes[5..13]);
+    (len <= MAX_PAYLOAD).then_some((len, kind, u64::from_be_bytes(change), u32_at(13)))
+}
+
+/// Reads one frame; `None` if what follows is not a whole, intact frame.
+fn read_frame(reader: &mut impl Read) -> Result<Option<Frame>, Error> {
+    let mut bytes = [0; HEAD];
+    match reader.read_exact(&mut bytes) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let Some((len, kind, change, doc)) = head(&bytes) else {
+        return Ok(None);
+    };
+    let mut payload = vec![0; len as usize];
+    match reader.read_exact(&mut payload) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let digest: [u8; 32] = Sha256::digest(&payload).into();
+    if check(&bytes, &digest) != bytes[17..] {
+        return Ok(None);
+    }
+    Ok(Some(Frame {
+        kind,
+        change,
+        doc,
+        payload,
+        digest,
+    }))
 }
 
 /// Where a frame lies.
@@ -117,98 +157,237 @@ pub(crate) struct Location {
     pub len: u32,
 }
 
-/// The segment appended to, and the segments written since the last sync.
+/// How far the log is known to be durable: every segment before `segment`, and `len` bytes
+/// of that one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Sealed {
+    segment: u32,
+    len: u64,
+}
+
+/// The seal file and what its newest slot says.
+#[derive(Debug)]
+struct Seal {
+    file: Arc<dyn DiskFile>,
+    generation: u64,
+    sealed: Sealed,
+}
+
+impl Seal {
+    fn open(disk: &dyn Disk, exists: bool) -> Result<Seal, Error> {
+        let file = if exists {
+            disk.open(SEAL)?
+        } else {
+            disk.create(SEAL)?
+        };
+        let size = file.len()?;
+        let mut best = (0, Sealed::default());
+        for at in SLOTS {
+            let mut slot = [0; 32];
+            if size < at + 32 {
+                continue;
+            }
+            file.read_at(&mut slot, at)?;
+            let sum: [u8; 32] = Sha256::digest(&slot[..24]).into();
+            if &slot[..4] != SEAL_MAGIC || sum[..8] != slot[24..] {
+                continue;
+            }
+            let generation = u64::from_be_bytes(slot[4..12].try_into().expect("8 bytes"));
+            let sealed = Sealed {
+                segment: u32::from_be_bytes(slot[12..16].try_into().expect("4 bytes")),
+                len: u64::from_be_bytes(slot[16..24].try_into().expect("8 bytes")),
+            };
+            if generation > best.0 {
+                best = (generation, sealed);
+            }
+        }
+        Ok(Seal {
+            file,
+            generation: best.0,
+            sealed: best.1,
+        })
+    }
+
+    /// Writes down that the log is durable up to `sealed`, durably.
+    fn write(&mut self, sealed: Sealed) -> std::io::Result<()> {
+        let generation = self.generation + 1;
+        let mut slot = Vec::with_capacity(32);
+        slot.extend_from_slice(SEAL_MAGIC);
+        slot.extend_from_slice(&generation.to_be_bytes());
+        slot.extend_from_slice(&sealed.segment.to_be_bytes());
+        slot.extend_from_slice(&sealed.len.to_be_bytes());
+        let sum: [u8; 32] = Sha256::digest(&slot).into();
+        slot.extend_from_slice(&sum[..8]);
+        self.file
+            .write_at(&slot, SLOTS[(generation % 2) as usize])?;
+        self.file.sync()?;
+        self.generation = generation;
+        self.sealed = sealed;
+        Ok(())
+    }
+}
+
+/// The segment appended to, the segments written since the last flush, and the size of
+/// every closed segment.
 #[derive(Debug)]
 struct Active {
     segment: u32,
     len: u64,
     dirty: BTreeSet<u32>,
+    closed: BTreeMap<u32, u64>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Segments {
-    dir: PathBuf,
+    disk: Arc<dyn Disk>,
     segment_bytes: u64,
-    files: RwLock<BTreeMap<u32, Arc<File>>>,
+    files: RwLock<BTreeMap<u32, Arc<dyn DiskFile>>>,
     active: Mutex<Active>,
+    /// Held through a whole flush, so that no flush returns before the one covering what
+    /// it was asked for.
+    seal: Mutex<Seal>,
     /// Set when a flush failed: after that the kernel may have dropped the unflushed pages
     /// and may report the next flush as a success, so nothing is written or acknowledged
     /// until the node restarts and replays what is on disk.
     failed: AtomicBool,
 }
 
-fn name(dir: &Path, segment: u32) -> PathBuf {
-    dir.join(format!("{segment:08}.seg"))
+fn name(segment: u32) -> String {
+    format!("{segment:08}.log")
 }
 
-fn damaged(dir: &Path, segment: u32, offset: u64, why: &str) -> Error {
-    Error::Corrupt {
-        key: format!("{}@{offset}", name(dir, segment).display()),
-        reason: format!(
-            "{why}: the file is damaged (an interrupted write only ever cuts the end of the newest segment); restore the store from a backup, or move it away and let the node sync its records back from its peers"
-        ),
+/// Reads a file front to back in large pieces.
+struct Chunks<'a> {
+    file: &'a dyn DiskFile,
+    at: u64,
+    size: u64,
+    buf: Vec<u8>,
+    next: usize,
+}
+
+impl Read for Chunks<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.next == self.buf.len() {
+            let n = (self.size - self.at).min(1 << 20) as usize;
+            self.buf.resize(n, 0);
+            self.file.read_at(&mut self.buf, self.at)?;
+            self.at += n as u64;
+            self.next = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.next);
+        out[..n].copy_from_slice(&self.buf[self.next..self.next + n]);
+        self.next += n;
+        Ok(n)
     }
 }
 
 impl Segments {
-    pub fn open(dir: &Path, segment_bytes: u64) -> Result<Segments, Error> {
-        std::fs::create_dir_all(dir)?;
+    fn damaged(&self, segment: u32, offset: u64, why: &str) -> Error {
+        Error::Corrupt {
+            key: format!("{}@{offset}", self.disk.path(&name(segment))),
+            reason: format!(
+                "{why}: the file is damaged; restore the store from a backup, or move it away and let the node sync its records back from its peers"
+            ),
+        }
+    }
+
+    pub fn open(disk: Arc<dyn Disk>, segment_bytes: u64) -> Result<Segments, Error> {
+        assert!(
+            segment_bytes + u64::from(MAX_PAYLOAD) + (HEAD as u64) < u64::from(u32::MAX),
+            "frame offsets are u32"
+        );
+        let names = disk.list()?;
+        if let Some(old) = names.iter().find(|n| n.ends_with(".seg")) {
+            return Err(Error::Layout(format!(
+                "{} was written by an earlier version of maillage, in a format this one does not read; move the store folder away and start the node again: it syncs its records back from its peers",
+                disk.path(old)
+            )));
+        }
+        let seal = Seal::open(&*disk, names.iter().any(|n| n == SEAL))?;
         let mut files = BTreeMap::new();
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            let number = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".seg"))
-                .and_then(|n| n.parse::<u32>().ok());
-            if let Some(segment) = number {
-                let file = OpenOptions::new().read(true).write(true).open(&path)?;
-                files.insert(segment, Arc::new(file));
+        let mut closed = BTreeMap::new();
+        for n in &names {
+            if let Some(segment) = n.strip_suffix(".log").and_then(|n| n.parse::<u32>().ok()) {
+                let file = disk.open(n)?;
+                closed.insert(segment, file.len()?);
+                files.insert(segment, file);
             }
         }
         let segment = files.keys().next_back().copied().unwrap_or(1);
-        let len = match files.get(&segment) {
-            Some(file) => file.metadata()?.len(),
+        let len = match closed.remove(&segment) {
+            Some(len) => len,
             None => {
-                files.insert(segment, Arc::new(create(dir, segment)?));
+                files.insert(segment, disk.create(&name(segment))?);
                 0
             }
         };
         Ok(Segments {
-            dir: dir.to_owned(),
+            disk,
             segment_bytes,
             files: RwLock::new(files),
             active: Mutex::new(Active {
                 segment,
                 len,
                 dirty: BTreeSet::new(),
+                closed,
             }),
+            seal: Mutex::new(seal),
             failed: AtomicBool::new(false),
         })
     }
 
-    fn files(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Arc<File>>> {
+    fn files(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<u32, Arc<dyn DiskFile>>> {
         self.files
             .read()
             .expect("no one panics while holding the file list")
     }
 
-    fn file(&self, segment: u32) -> Option<Arc<File>> {
+    fn file(&self, segment: u32) -> Option<Arc<dyn DiskFile>> {
         self.files().get(&segment).cloned()
     }
 
-    /// Calls `each` on every frame, oldest segment first, and cuts an interrupted write off
-    /// the end of the last segment.
+    fn active(&self) -> std::sync::MutexGuard<'_, Active> {
+        self.active.lock().expect("no one panics holding it")
+    }
+
+    /// Calls `each` on every frame, oldest segment first, and cuts off the end of the newest
+    /// segment a write that was interrupted before it was acknowledged.
     pub fn replay(
         &self,
         mut each: impl FnMut(Location, Frame) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let files: Vec<(u32, Arc<File>)> =
+        let files: Vec<(u32, Arc<dyn DiskFile>)> =
             self.files().iter().map(|(s, f)| (*s, f.clone())).collect();
-        let last = files.last().map(|(s, _)| *s);
+        let last = files.last().map_or(0, |(s, _)| *s);
+        let sealed = self.seal.lock().expect("no one panics holding it").sealed;
+        if sealed.segment > last {
+            let why = format!(
+                "segment {} was flushed and acknowledged, but it is missing",
+                sealed.segment
+            );
+            return Err(self.damaged(sealed.segment, 0, &why));
+        }
         for (segment, file) in files {
-            let size = file.metadata()?.len();
-            let mut reader = BufReader::with_capacity(1 << 20, &*file);
+            let size = file.len()?;
+            // How much of this segment was acknowledged: all of it, unless it is the newest.
+            let durable = if segment < last {
+                size
+            } else if segment == sealed.segment {
+                sealed.len
+            } else {
+                0
+            };
+            if size < durable {
+                let why = format!("{durable} bytes were flushed and acknowledged, the file holds {size}");
+                return Err(self.damaged(segment, size, &why));
+            }
+            let mut reader = Chunks {
+                file: &*file,
+                at: 0,
+                size,
+                buf: vec![],
+                next: 0,
+            };
             let mut offset = 0u64;
             while offset < size {
                 match read_frame(&mut reader)? {
@@ -222,21 +401,21 @@ impl Segments {
                         offset += u64::from(len);
                         each(at, frame)?;
                     }
-                    None if Some(segment) == last => {
+                    None if offset >= durable => {
                         tracing::warn!(
                             segment,
                             offset,
                             dropped = size - offset,
-                            "cutting an interrupted write off the end of the record log"
+                            "cutting off the end of the record log a write that was interrupted before it was acknowledged"
                         );
                         file.set_len(offset)?;
-                        file.sync_all()?;
-                        self.active.lock().expect("no one panics holding it").len = offset;
+                        file.sync()?;
+                        self.active().len = offset;
                         break;
                     }
                     None => {
-                        let why = "an unreadable frame in a segment that is not the newest";
-                        return Err(damaged(&self.dir, segment, offset, why));
+                        let why = "a frame that was flushed and acknowledged does not read";
+                        return Err(self.damaged(segment, offset, why));
                     }
                 }
             }
@@ -248,23 +427,27 @@ impl Segments {
     pub fn append(&self, frame: &Frame) -> Result<Location, Error> {
         self.healthy()?;
         let bytes = frame.encode();
-        let mut active = self.active.lock().expect("no one panics holding it");
+        let mut active = self.active();
         if active.len > 0 && active.len + bytes.len() as u64 > self.segment_bytes {
-            let next = active.segment + 1;
-            let file = Arc::new(create(&self.dir, next)?);
+            // A closed segment is durable whole before the next one exists.
+            let closed = active.segment;
+            self.flush_file(closed)?;
+            active.dirty.remove(&closed);
+            let next = closed + 1;
+            let file = self.disk.create(&name(next))?;
             self.files
                 .write()
                 .expect("no one panics while holding the file list")
                 .insert(next, file);
-            let closed = active.segment;
-            active.dirty.insert(closed);
+            let len = active.len;
+            active.closed.insert(closed, len);
             active.segment = next;
             active.len = 0;
         }
         let file = self
             .file(active.segment)
             .expect("the active segment is in the file list");
-        file.write_all_at(&bytes, active.len)?;
+        file.write_at(&bytes, active.len)?;
         let at = Location {
             segment: active.segment,
             offset: active.len as u32,
@@ -276,19 +459,38 @@ impl Segments {
         Ok(at)
     }
 
-    /// Makes every frame appended so far durable.
+    fn flush_file(&self, segment: u32) -> Result<(), Error> {
+        if let Some(file) = self.file(segment)
+            && let Err(e) = file.sync()
+        {
+            return Err(self.fail(segment, e));
+        }
+        Ok(())
+    }
+
+    fn fail(&self, segment: u32, e: std::io::Error) -> Error {
+        self.failed.store(true, Ordering::SeqCst);
+        tracing::error!(error = %e, segment, "the disk refused to flush the record log");
+        Error::Flush(e.to_string())
+    }
+
+    /// Makes every frame appended so far durable, and writes down how far that is.
     pub fn sync(&self) -> Result<(), Error> {
-        let dirty =
-            std::mem::take(&mut self.active.lock().expect("no one panics holding it").dirty);
+        let mut seal = self.seal.lock().expect("no one panics holding it");
+        let (dirty, upto) = {
+            let mut active = self.active();
+            let upto = Sealed {
+                segment: active.segment,
+                len: active.len,
+            };
+            (std::mem::take(&mut active.dirty), upto)
+        };
         self.healthy()?;
         for segment in dirty {
-            if let Some(file) = self.file(segment)
-                && let Err(e) = file.sync_data()
-            {
-                self.failed.store(true, Ordering::SeqCst);
-                tracing::error!(error = %e, segment, "the disk refused to flush the record log");
-                return Err(Error::Flush(e.to_string()));
-            }
+            self.flush_file(segment)?;
+        }
+        if seal.sealed < upto {
+            seal.write(upto).map_err(|e| self.fail(upto.segment, e))?;
         }
         Ok(())
     }
@@ -308,11 +510,10 @@ impl Segments {
             return Ok(None);
         };
         let mut bytes = vec![0; at.len as usize];
-        file.read_exact_at(&mut bytes, u64::from(at.offset))?;
+        file.read_at(&mut bytes, u64::from(at.offset))?;
         match read_frame(&mut bytes.as_slice())? {
             Some(frame) => Ok(Some(frame)),
-            None => Err(damaged(
-                &self.dir,
+            None => Err(self.damaged(
                 at.segment,
                 u64::from(at.offset),
                 "a frame the store refers to does not read back",
@@ -321,76 +522,32 @@ impl Segments {
     }
 
     /// Closed segments and their sizes.
-    pub fn closed(&self) -> Result<Vec<(u32, u64)>, Error> {
-        let active = self
-            .active
-            .lock()
-            .expect("no one panics holding it")
-            .segment;
-        let mut out = Vec::new();
-        for (segment, file) in self.files().iter() {
-            if *segment != active {
-                out.push((*segment, file.metadata()?.len()));
-            }
-        }
-        Ok(out)
+    pub fn closed(&self) -> Vec<(u32, u64)> {
+        self.active()
+            .closed
+            .iter()
+            .map(|(s, len)| (*s, *len))
+            .collect()
     }
 
-    /// Deletes a segment whose live frames were copied and synced elsewhere.
+    /// Deletes a closed segment whose live frames were copied and synced elsewhere. If the
+    /// disk refuses, the segment stays listed, and the next compaction tries again.
     pub fn remove(&self, segment: u32) -> Result<(), Error> {
+        self.disk.remove(&name(segment))?;
         self.files
             .write()
             .expect("no one panics while holding the file list")
             .remove(&segment);
-        std::fs::remove_file(name(&self.dir, segment))?;
-        File::open(&self.dir)?.sync_all()?;
+        self.active().closed.remove(&segment);
         Ok(())
     }
-}
-
-fn create(dir: &Path, segment: u32) -> Result<File, Error> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(name(dir, segment))?;
-    // The new name must survive a crash as well as what is written under it.
-    File::open(dir)?.sync_all()?;
-    Ok(file)
-}
-
-/// Reads one frame; `None` if what follows is not a whole, intact frame.
-fn read_frame(reader: &mut impl std::io::Read) -> Result<Option<Frame>, Error> {
-    let mut bytes = [0; HEAD];
-    match reader.read_exact(&mut bytes) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
-    }
-    let Some((len, kind, sum, change, doc)) = head(&bytes) else {
-        return Ok(None);
-    };
-    let mut payload = vec![0; len as usize];
-    match reader.read_exact(&mut payload) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
-    }
-    if check(&payload) != sum {
-        return Ok(None);
-    }
-    Ok(Some(Frame {
-        kind,
-        change,
-        doc,
-        payload,
-        check: sum,
-    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::Folder;
+    use std::path::Path;
 
     fn frame(n: u8) -> Frame {
         Frame::new(
@@ -401,34 +558,47 @@ mod tests {
         )
     }
 
-    fn replayed(segments: &Segments) -> Vec<(Location, Frame)> {
+    fn open(dir: &Path, segment_bytes: u64) -> Segments {
+        Segments::open(Arc::new(Folder::open(dir).expect("a folder")), segment_bytes)
+            .expect("opens")
+    }
+
+    fn replayed(segments: &Segments) -> Result<Vec<(Location, Frame)>, Error> {
         let mut out = vec![];
-        segments
-            .replay(|at, f| {
-                out.push((at, f));
-                Ok(())
-            })
-            .expect("replays");
-        out
+        segments.replay(|at, f| {
+            out.push((at, f));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Writes `n` frames, flushed, then `unflushed` more.
+    fn written(dir: &Path, n: u8, unflushed: u8) -> Vec<Location> {
+        let segments = open(dir, SEGMENT_BYTES);
+        let mut at: Vec<Location> = (1..=n)
+            .map(|n| segments.append(&frame(n)).expect("appends"))
+            .collect();
+        segments.sync().expect("syncs");
+        at.extend((n + 1..=n + unflushed).map(|n| segments.append(&frame(n)).expect("appends")));
+        at
+    }
+
+    fn edit(path: &Path, change: impl FnOnce(&mut Vec<u8>)) {
+        let mut bytes = std::fs::read(path).expect("reads");
+        change(&mut bytes);
+        std::fs::write(path, &bytes).expect("writes");
     }
 
     #[test]
     fn frames_read_back_and_survive_reopening() {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let at = {
-            let segments = Segments::open(dir.path(), SEGMENT_BYTES).expect("opens");
-            let at: Vec<Location> = (1..=3)
-                .map(|n| segments.append(&frame(n)).expect("appends"))
-                .collect();
-            segments.sync().expect("syncs");
-            assert_eq!(
-                segments.read(at[1]).expect("reads").map(|f| f.payload),
-                Some(frame(2).payload)
-            );
-            at
-        };
-        let segments = Segments::open(dir.path(), SEGMENT_BYTES).expect("opens again");
-        let frames = replayed(&segments);
+        let at = written(dir.path(), 3, 0);
+        let segments = open(dir.path(), SEGMENT_BYTES);
+        assert_eq!(
+            segments.read(at[1]).expect("reads").map(|f| f.payload),
+            Some(frame(2).payload)
+        );
+        let frames = replayed(&segments).expect("replays");
         assert_eq!(frames.iter().map(|(l, _)| *l).collect::<Vec<_>>(), at);
         assert_eq!(frames[2].1.change, 3);
         // Appends go on after what is there.
@@ -440,38 +610,97 @@ mod tests {
     }
 
     #[test]
-    fn an_interrupted_write_is_cut_off_and_damage_is_reported() {
+    fn an_unacknowledged_write_cut_short_is_cut_off() {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let path = name(dir.path(), 1);
-        {
-            let segments = Segments::open(dir.path(), SEGMENT_BYTES).expect("opens");
-            for n in 1..=3 {
-                segments.append(&frame(n)).expect("appends");
-            }
-            segments.sync().expect("syncs");
-        }
-        let whole = std::fs::read(&path).expect("reads");
-        // The last frame cut in the middle, as by a crash during the write.
-        std::fs::write(&path, &whole[..whole.len() - 10]).expect("writes");
-        let segments = Segments::open(dir.path(), SEGMENT_BYTES).expect("opens");
-        assert_eq!(replayed(&segments).len(), 2);
+        let at = written(dir.path(), 3, 2);
+        // The last frame cut in the middle, as by a power cut during the write.
+        edit(&dir.path().join(name(1)), |b| b.truncate(b.len() - 10));
+        let segments = open(dir.path(), SEGMENT_BYTES);
+        assert_eq!(replayed(&segments).expect("replays").len(), 4);
         let after = segments.append(&frame(9)).expect("appends");
+        assert_eq!(after.offset, at[4].offset);
+        segments.sync().expect("syncs");
         drop(segments);
         assert_eq!(
-            replayed(&Segments::open(dir.path(), SEGMENT_BYTES).expect("opens")).len(),
-            3
+            replayed(&open(dir.path(), SEGMENT_BYTES))
+                .expect("replays")
+                .len(),
+            5
         );
-        assert_eq!(after.segment, 1);
+    }
 
-        // One byte changed in the first frame of a segment that is not the last: damage.
-        let mut bytes = std::fs::read(&path).expect("reads");
-        bytes[HEAD + 5] ^= 1;
-        std::fs::write(&path, &bytes).expect("writes");
-        create(dir.path(), 2).expect("a second segment");
-        let err = Segments::open(dir.path(), SEGMENT_BYTES)
-            .expect("opens")
-            .replay(|_, _| Ok(()))
-            .expect_err("damage is reported");
-        assert!(err.to_string().contains("damage"), "{err}");
+    #[test]
+    fn an_acknowledged_frame_that_does_not_read_is_damage_not_a_cut() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let at = written(dir.path(), 20, 0);
+        let path = dir.path().join(name(1));
+        let whole = std::fs::read(&path).expect("reads");
+        // One bit of a payload, one of a head (the document number): both are caught.
+        for offset in [at[9].offset as usize + HEAD + 7, at[9].offset as usize + 14] {
+            let mut bytes = whole.clone();
+            bytes[offset] ^= 4;
+            std::fs::write(&path, &bytes).expect("writes");
+            let err = replayed(&open(dir.path(), SEGMENT_BYTES)).expect_err("damage");
+            assert!(err.to_string().contains("does not read"), "{err}");
+            assert!(err.to_string().contains("restore"), "{err}");
+            assert_eq!(std::fs::read(&path).expect("reads"), bytes, "nothing is cut");
+        }
+        // Cut short below what was acknowledged: damage too.
+        std::fs::write(&path, &whole[..whole.len() - 1]).expect("writes");
+        let err = replayed(&open(dir.path(), SEGMENT_BYTES)).expect_err("damage");
+        assert!(err.to_string().contains("acknowledged"), "{err}");
+    }
+
+    #[test]
+    fn a_closed_segment_is_flushed_before_the_next_and_read_strictly() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        {
+            let segments = open(dir.path(), 200);
+            for n in 1..=4 {
+                segments.append(&frame(n)).expect("appends");
+            }
+            assert_eq!(segments.closed().len(), 3);
+        }
+        // Not one flush was asked for: the closed segments were flushed as they closed,
+        // and the newest is not acknowledged at all.
+        edit(&dir.path().join(name(1)), |b| b[HEAD + 3] ^= 1);
+        let err = replayed(&open(dir.path(), 200)).expect_err("damage");
+        assert!(err.to_string().contains(&name(1)), "{err}");
+    }
+
+    #[test]
+    fn the_seal_survives_a_torn_write_of_itself() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        written(dir.path(), 3, 0);
+        {
+            let segments = open(dir.path(), SEGMENT_BYTES);
+            segments.append(&frame(4)).expect("appends");
+            segments.sync().expect("syncs");
+        }
+        // The newer slot spoilt: the older one says three frames were acknowledged, so the
+        // fourth is kept as it reads, and nothing is damage.
+        let generation = |b: &[u8], at: usize| u64::from_be_bytes(b[at + 4..at + 12].try_into().unwrap());
+        edit(&dir.path().join(SEAL), |b| {
+            let newer = if generation(b, 0) > generation(b, 512) { 0 } else { 512 };
+            b[newer + 20] ^= 1;
+        });
+        assert_eq!(
+            replayed(&open(dir.path(), SEGMENT_BYTES))
+                .expect("replays")
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn a_second_process_is_refused_the_folder() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let _first = Folder::open(dir.path()).expect("a folder");
+        let err = Folder::open(dir.path()).expect_err("locked");
+        assert!(
+            err.to_string().contains(&dir.path().display().to_string()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("in use"), "{err}");
     }
 }

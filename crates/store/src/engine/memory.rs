@@ -208,13 +208,6 @@ impl Memory {
             (Merge::New, _) => {
                 self.addresses.insert(akey.into(), doc);
                 *self.authors.entry(record.author).or_default() += 1;
-                self.slots.insert(
-                    doc,
-                    Slot {
-                        current: v,
-                        evidence: None,
-                    },
-                );
                 self.place(doc, record, entry, v);
             }
             (Merge::Replace | Merge::Win, Some(slot)) => {
@@ -223,36 +216,20 @@ impl Memory {
                 if let Some(e) = slot.evidence {
                     self.forget(e);
                 }
-                let evidence = if m == Merge::Win {
-                    Some(slot.current)
-                } else {
+                if m == Merge::Replace {
                     self.forget(slot.current);
-                    None
-                };
-                self.slots.insert(
-                    doc,
-                    Slot {
-                        current: v,
-                        evidence,
-                    },
-                );
+                }
                 self.place(doc, record, entry, v);
             }
             (Merge::Lose { kept: true }, Some(slot)) => {
                 if let Some(e) = slot.evidence {
                     self.forget(e);
                 }
-                self.slots.insert(
-                    doc,
-                    Slot {
-                        evidence: Some(v),
-                        ..slot
-                    },
-                );
                 self.hold(v, doc);
             }
-            _ => {}
+            _ => return,
         }
+        self.slots.insert(doc, after(held, m, v));
     }
 
     /// Forgets an address whose current record is `old`.
@@ -309,8 +286,9 @@ impl Memory {
             .collect()
     }
 
-    /// Points what needs a frame to its copy at `to`.
-    pub(super) fn relocate(&mut self, owner: Owner, to: Location) {
+    /// Points what needs the frame at `from` to its copy at `to`, unless it has moved on to
+    /// another version meanwhile; says whether it did.
+    pub(super) fn relocate(&mut self, owner: Owner, from: Location, to: Location) -> bool {
         let at = match owner {
             Owner::Current(doc) => self.slots.get_mut(&doc).map(|s| &mut s.current.at),
             Owner::Evidence(doc) => self
@@ -320,8 +298,12 @@ impl Memory {
                 .map(|e| &mut e.at),
             Owner::Purge(author) => self.purges.get_mut(&author).map(|(_, at)| at),
         };
-        if let Some(at) = at {
-            *at = to;
+        match at {
+            Some(at) if *at == from => {
+                *at = to;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -334,6 +316,25 @@ impl Memory {
             .filter_map(|(akey, doc)| Some((akey.clone(), *doc, *self.slots.get(doc)?)))
             .filter(|(_, _, slot)| slot.current.change < change)
             .collect()
+    }
+}
+
+/// The slot of an address once a version is taken in as `merge` decided (for the merges
+/// that change it).
+pub(super) fn after(held: Option<Slot>, m: Merge, v: Version) -> Slot {
+    match (m, held) {
+        (Merge::Win, Some(slot)) => Slot {
+            current: v,
+            evidence: Some(slot.current),
+        },
+        (Merge::Lose { .. }, Some(slot)) => Slot {
+            evidence: Some(v),
+            ..slot
+        },
+        _ => Slot {
+            current: v,
+            evidence: None,
+        },
     }
 }
 

@@ -3,6 +3,19 @@ use maillage_core::SigningKey;
 use serde_json::json;
 use std::path::Path;
 
+/// Writes and waits until it is durable, as every way in does before it answers.
+trait Put {
+    fn put(&self, record: Record) -> Result<(Outcome, Stored, Ticket), Error>;
+}
+
+impl Put for Engine {
+    fn put(&self, record: Record) -> Result<(Outcome, Stored, Ticket), Error> {
+        let written = self.apply(record)?;
+        self.sync(written.2)?;
+        Ok(written)
+    }
+}
+
 fn org(key: &SigningKey, id: &str, seq: u64, body: serde_json::Value) -> Record {
     let body = Body::from_json(Kind::Organisation, body).unwrap();
     Record::sign(
@@ -81,10 +94,10 @@ fn digest_depends_on_the_set_not_the_order() {
         Engine::open(b.path()).unwrap(),
     );
     for r in &records {
-        sa.apply(r.clone()).unwrap();
+        sa.put(r.clone()).unwrap();
     }
     for r in records.iter().rev() {
-        sb.apply(r.clone()).unwrap();
+        sb.put(r.clone()).unwrap();
     }
     assert_eq!(
         sa.summary().unwrap(),
@@ -96,7 +109,7 @@ fn digest_depends_on_the_set_not_the_order() {
     let c = tempfile::tempdir().unwrap();
     let sc = Engine::open(c.path()).unwrap();
     for r in &records[..19] {
-        sc.apply(r.clone()).unwrap();
+        sc.put(r.clone()).unwrap();
     }
     assert_ne!(sc.summary().unwrap().digest, sa.summary().unwrap().digest);
 }
@@ -115,7 +128,7 @@ fn equivocations_converge_in_any_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = Engine::open(dir.path()).unwrap();
         for i in order {
-            store.apply(versions[*i].clone()).unwrap();
+            store.put(versions[*i].clone()).unwrap();
         }
         let current = store.get(&versions[0].address()).unwrap().unwrap();
         assert_eq!(current.record.hash(), hashes[0]);
@@ -130,10 +143,10 @@ fn equivocations_converge_in_any_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = Engine::open(dir.path()).unwrap();
     for v in &versions {
-        store.apply(v.clone()).unwrap();
+        store.put(v.clone()).unwrap();
     }
     store
-        .apply(org(&key, "x", 4, json!({"name": "Settled"})))
+        .put(org(&key, "x", 4, json!({"name": "Settled"})))
         .unwrap();
     assert!(
         !store
@@ -153,7 +166,7 @@ fn search_pages_neither_repeat_nor_skip() {
     for i in 0..25 {
         let country = if i % 2 == 0 { "SN" } else { "FR" };
         store
-            .apply(org(
+            .put(org(
                 &key,
                 &format!("org-{i}"),
                 1,
@@ -269,7 +282,7 @@ fn reopening_rebuilds_what_memory_holds() {
         let store = Engine::open(dir.path()).unwrap();
         let mut ticket = 0;
         for r in records.into_iter().chain([collab, endorsement]) {
-            ticket = store.apply(r).unwrap().2;
+            ticket = store.put(r).unwrap().2;
         }
         store.sync(ticket).unwrap();
         view(&store)
@@ -294,10 +307,10 @@ fn purged_positions_are_not_handed_out_again() {
     let last = {
         let store = Engine::open(dir.path()).unwrap();
         store
-            .apply(org(&a, "kept", 1, json!({"name": "Kept"})))
+            .put(org(&a, "kept", 1, json!({"name": "Kept"})))
             .unwrap();
         let (_, stored, ticket) = store
-            .apply(org(&b, "gone", 1, json!({"name": "Gone"})))
+            .put(org(&b, "gone", 1, json!({"name": "Gone"})))
             .unwrap();
         store.sync(ticket).unwrap();
         assert_eq!(store.purge_author(&Author::from(&b)).unwrap(), 1);
@@ -308,7 +321,7 @@ fn purged_positions_are_not_handed_out_again() {
     assert_eq!(store.summary().unwrap().versions, 1);
     // Allowed again later, the author starts from nothing, and stays so across a reopen.
     let (_, _, ticket) = store
-        .apply(org(&b, "back", 1, json!({"name": "Back"})))
+        .put(org(&b, "back", 1, json!({"name": "Back"})))
         .unwrap();
     store.sync(ticket).unwrap();
     drop(store);
@@ -316,7 +329,7 @@ fn purged_positions_are_not_handed_out_again() {
     assert_eq!(store.author_count(&Author::from(&b)).unwrap(), 1);
     assert_eq!(store.summary().unwrap().versions, 2);
     let (_, stored, _) = store
-        .apply(org(&a, "new", 1, json!({"name": "New"})))
+        .put(org(&a, "new", 1, json!({"name": "New"})))
         .unwrap();
     assert!(
         stored.change > last,
@@ -353,14 +366,14 @@ fn compaction_bounds_the_log_and_loses_nothing() {
     let before = {
         let store = Engine::with_segments_of(dir.path(), segment).unwrap();
         store
-            .apply(org(&b, "purged", 1, json!({"name": "Purged"})))
+            .put(org(&b, "purged", 1, json!({"name": "Purged"})))
             .unwrap();
         store.purge_author(&Author::from(&b)).unwrap();
         // Ten addresses rewritten forty times: all but the last versions are dead.
         for seq in 1..=40 {
             for i in 0..10 {
                 let (_, _, ticket) = store
-                    .apply(org(
+                    .put(org(
                         &a,
                         &format!("org-{i}"),
                         seq,
