@@ -32,7 +32,7 @@ pub trait DiskFile: Send + Sync + fmt::Debug {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
     /// Makes everything written so far durable (`fdatasync`).
     fn sync(&self) -> io::Result<()>;
-    fn len(&self) -> io::Result<u64>;
+    fn size(&self) -> io::Result<u64>;
     fn set_len(&self, len: u64) -> io::Result<()>;
 }
 
@@ -46,12 +46,8 @@ pub struct Folder {
 
 impl Folder {
     pub fn open(dir: &Path) -> Result<Folder, Error> {
-        let at = |e: io::Error| {
-            Error::Io(io::Error::new(
-                e.kind(),
-                format!("{}: {e}", dir.display()),
-            ))
-        };
+        let at =
+            |e: io::Error| Error::Io(io::Error::new(e.kind(), format!("{}: {e}", dir.display())));
         std::fs::create_dir_all(dir).map_err(at)?;
         let lock = OpenOptions::new()
             .create(true)
@@ -132,7 +128,7 @@ impl DiskFile for File {
         self.sync_data()
     }
 
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.metadata()?.len())
     }
 

@@ -74,7 +74,9 @@ struct Pending {
 impl Pending {
     fn record(&self, ticket: Ticket) -> Option<&Record> {
         let first = self.staged.front()?.ticket;
-        let staged = self.staged.get(usize::try_from(ticket.checked_sub(first)?).ok()?)?;
+        let staged = self
+            .staged
+            .get(usize::try_from(ticket.checked_sub(first)?).ok()?)?;
         Some(&staged.record)
     }
 }
@@ -229,49 +231,49 @@ impl Log {
             .transpose()
     }
 
-    /// Derives [`Memory`] from the log.
+    /// Derives [`Memory`] from the log, in two passes: the purges, then the records they
+    /// spare. Applying purges first gives what any order of the frames would, and no
+    /// version is ever taken in only to be taken out again.
     fn replay(&self) -> Result<Memory, Error> {
         let mut m = Memory::default();
         self.segments.replay(|at, frame| {
-            match frame.kind {
-                segments::Kind::Purge => {
-                    let author = <&[u8; 32]>::try_from(frame.payload.as_slice())
-                        .ok()
-                        .and_then(|key| Author::from_bytes(key).ok())
-                        .ok_or_else(|| corrupt(at, "a purge frame without an author key".into()))?;
-                    for (akey, doc, slot) in m.of_author(&author, frame.change) {
-                        let old = self.replayed(slot.current.at)?;
-                        m.remove(&akey, doc, &old);
-                    }
-                    m.purged(author, frame.change, at);
-                }
-                segments::Kind::Record => {
-                    let record = decode(&frame, at)?;
-                    if m.purges
-                        .get(&record.author)
-                        .is_some_and(|(change, _)| frame.change < *change)
-                    {
-                        return Ok(());
-                    }
-                    let akey = address_key(&record.address());
-                    let held = m.slot(&akey);
-                    let merged = merge(held.as_ref().map(|(_, s)| s), &record);
-                    let old = match (merged, held) {
-                        (Merge::Replace | Merge::Win, Some((_, slot))) => {
-                            Some(self.replayed(slot.current.at)?)
-                        }
-                        _ => None,
-                    };
-                    let doc = held.map_or(frame.doc, |(doc, _)| doc);
-                    let v = Version::of(&record, frame.change, at);
-                    let new = Arrival {
-                        entry: Entry::of(&record),
-                        record: &record,
-                        v,
-                    };
-                    m.take(&akey, doc, new, merged, old.as_ref());
-                }
+            if frame.kind == segments::Kind::Purge {
+                let author = <&[u8; 32]>::try_from(frame.payload.as_slice())
+                    .ok()
+                    .and_then(|key| Author::from_bytes(key).ok())
+                    .ok_or_else(|| corrupt(at, "a purge frame without an author key".into()))?;
+                m.purged(author, frame.change, at);
             }
+            Ok(())
+        })?;
+        self.segments.replay(|at, frame| {
+            if frame.kind == segments::Kind::Purge {
+                return Ok(());
+            }
+            let record = decode(&frame, at)?;
+            if m.purges
+                .get(&record.author)
+                .is_some_and(|(change, _)| frame.change < *change)
+            {
+                return Ok(());
+            }
+            let akey = address_key(&record.address());
+            let held = m.slot(&akey);
+            let merged = merge(held.as_ref().map(|(_, s)| s), &record);
+            let old = match (merged, held) {
+                (Merge::Replace | Merge::Win, Some((_, slot))) => {
+                    Some(self.replayed(slot.current.at)?)
+                }
+                _ => None,
+            };
+            let doc = held.map_or(frame.doc, |(doc, _)| doc);
+            let v = Version::of(&record, frame.change, at);
+            let new = Arrival {
+                entry: Entry::of(&record),
+                record: &record,
+                v,
+            };
+            m.take(&akey, doc, new, merged, old.as_ref());
             Ok(())
         })?;
         Ok(m)
@@ -316,7 +318,10 @@ impl Log {
         let mut p = self.writer();
         let held = match p.slots.get(&akey) {
             Some(staged) => Some(*staged),
-            None => self.memory().slot(&akey).map(|(doc, slot)| (doc, slot, 0, 0)),
+            None => self
+                .memory()
+                .slot(&akey)
+                .map(|(doc, slot)| (doc, slot, 0, 0)),
         };
         let merged = merge(held.as_ref().map(|(_, s, ..)| s), &record);
         // The version the address keeps: staged, or in memory.
@@ -324,10 +329,14 @@ impl Log {
             let (doc, slot, current, _) = held.expect("only a held address can refuse a version");
             let record = match p.record(current) {
                 Some(record) if current > 0 => record.clone(),
-                _ => self.stored(doc)?.ok_or_else(|| Error::Corrupt {
-                    key: format!("document {doc}"),
-                    reason: "vanished under the writer's lock".into(),
-                })?.record,
+                _ => {
+                    self.stored(doc)?
+                        .ok_or_else(|| Error::Corrupt {
+                            key: format!("document {doc}"),
+                            reason: "vanished under the writer's lock".into(),
+                        })?
+                        .record
+                }
             };
             let stored = Stored {
                 record,
@@ -370,7 +379,8 @@ impl Log {
             Merge::Lose { .. } => held.map_or(0, |(_, _, current, _)| current),
             _ => ticket,
         };
-        p.slots.insert(akey.clone(), (doc, slot, current_ticket, ticket));
+        p.slots
+            .insert(akey.clone(), (doc, slot, current_ticket, ticket));
         let stored = Stored {
             record: record.clone(),
             equivocation: merged == Merge::Win,
@@ -744,5 +754,7 @@ impl Log {
     }
 }
 
+#[cfg(test)]
+mod crash;
 #[cfg(test)]
 mod tests;

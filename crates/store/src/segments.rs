@@ -180,7 +180,7 @@ impl Seal {
         } else {
             disk.create(SEAL)?
         };
-        let size = file.len()?;
+        let size = file.size()?;
         let mut best = (0, Sealed::default());
         for at in SLOTS {
             let mut slot = [0; 32];
@@ -309,7 +309,7 @@ impl Segments {
         for n in &names {
             if let Some(segment) = n.strip_suffix(".log").and_then(|n| n.parse::<u32>().ok()) {
                 let file = disk.open(n)?;
-                closed.insert(segment, file.len()?);
+                closed.insert(segment, file.size()?);
                 files.insert(segment, file);
             }
         }
@@ -368,7 +368,7 @@ impl Segments {
             return Err(self.damaged(sealed.segment, 0, &why));
         }
         for (segment, file) in files {
-            let size = file.len()?;
+            let size = file.size()?;
             // How much of this segment was acknowledged: all of it, unless it is the newest.
             let durable = if segment < last {
                 size
@@ -378,7 +378,8 @@ impl Segments {
                 0
             };
             if size < durable {
-                let why = format!("{durable} bytes were flushed and acknowledged, the file holds {size}");
+                let why =
+                    format!("{durable} bytes were flushed and acknowledged, the file holds {size}");
                 return Err(self.damaged(segment, size, &why));
             }
             let mut reader = Chunks {
@@ -559,8 +560,11 @@ mod tests {
     }
 
     fn open(dir: &Path, segment_bytes: u64) -> Segments {
-        Segments::open(Arc::new(Folder::open(dir).expect("a folder")), segment_bytes)
-            .expect("opens")
+        Segments::open(
+            Arc::new(Folder::open(dir).expect("a folder")),
+            segment_bytes,
+        )
+        .expect("opens")
     }
 
     fn replayed(segments: &Segments) -> Result<Vec<(Location, Frame)>, Error> {
@@ -643,7 +647,11 @@ mod tests {
             let err = replayed(&open(dir.path(), SEGMENT_BYTES)).expect_err("damage");
             assert!(err.to_string().contains("does not read"), "{err}");
             assert!(err.to_string().contains("restore"), "{err}");
-            assert_eq!(std::fs::read(&path).expect("reads"), bytes, "nothing is cut");
+            assert_eq!(
+                std::fs::read(&path).expect("reads"),
+                bytes,
+                "nothing is cut"
+            );
         }
         // Cut short below what was acknowledged: damage too.
         std::fs::write(&path, &whole[..whole.len() - 1]).expect("writes");
@@ -679,9 +687,14 @@ mod tests {
         }
         // The newer slot spoilt: the older one says three frames were acknowledged, so the
         // fourth is kept as it reads, and nothing is damage.
-        let generation = |b: &[u8], at: usize| u64::from_be_bytes(b[at + 4..at + 12].try_into().unwrap());
+        let generation =
+            |b: &[u8], at: usize| u64::from_be_bytes(b[at + 4..at + 12].try_into().unwrap());
         edit(&dir.path().join(SEAL), |b| {
-            let newer = if generation(b, 0) > generation(b, 512) { 0 } else { 512 };
+            let newer = if generation(b, 0) > generation(b, 512) {
+                0
+            } else {
+                512
+            };
             b[newer + 20] ^= 1;
         });
         assert_eq!(

@@ -41,14 +41,12 @@ struct Content {
 #[derive(Debug, Default)]
 struct World {
     files: BTreeMap<String, Content>,
-    ops: u64,
     /// Operations left before the power goes.
     power: Option<u64>,
 }
 
 impl World {
     fn step(&mut self) -> io::Result<()> {
-        self.ops += 1;
         match &mut self.power {
             Some(0) => Err(io::Error::other("the simulated machine lost power")),
             Some(left) => {
@@ -80,12 +78,9 @@ pub(crate) struct SimDisk {
 
 impl SimDisk {
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
-        self.world.lock().expect("the simulation never panics holding it")
-    }
-
-    /// Operations done so far.
-    pub fn ops(&self) -> u64 {
-        self.world().ops
+        self.world
+            .lock()
+            .expect("the simulation never panics holding it")
     }
 
     /// Lets `n` more operations through, then fails every one.
@@ -241,7 +236,7 @@ impl DiskFile for SimFile {
         })
     }
 
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         self.with(|c| Ok(c.now.len() as u64))
     }
 

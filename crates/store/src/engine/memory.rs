@@ -280,10 +280,13 @@ impl Memory {
             .purges
             .iter()
             .map(|(author, (_, at))| (Owner::Purge(*author), *at));
-        versions
+        let mut frames: Vec<(Owner, Location)> = versions
             .chain(purges)
             .filter(|(_, at)| at.segment == segment)
-            .collect()
+            .collect();
+        // In the order they lie: read front to back, copied in the same order every time.
+        frames.sort_by_key(|(_, at)| at.offset);
+        frames
     }
 
     /// Points what needs the frame at `from` to its copy at `to`, unless it has moved on to
