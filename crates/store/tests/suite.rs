@@ -2,6 +2,8 @@
 //! (today, the record log). Each test opens stores through [`ENGINES`], and reopens them on
 //! the same folder where it checks what survives.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 
