@@ -1,4 +1,4 @@
-//! One node, end to end: the real binary, a real sled store on disk, real HTTP on 127.0.0.1.
+//! One node, end to end: the real binary, its record log on disk, real HTTP on 127.0.0.1.
 
 #![allow(clippy::unwrap_used)]
 
@@ -575,4 +575,98 @@ fn server_sent_events_announce_each_record() {
         "{:?}",
         start.elapsed()
     );
+}
+
+/// Opens a raw connection and sends `head` (and no more).
+fn raw(node: &Node, head: &str) -> std::net::TcpStream {
+    use std::io::Write as _;
+    let mut stream = std::net::TcpStream::connect(&node.http).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+/// The first bytes the node answers on `stream`, or "" if it closed it.
+fn first_answer(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read as _;
+    let mut buf = [0; 1024];
+    let n = stream.read(&mut buf).expect("an answer or a close in time");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn a_misbehaving_client_gets_a_short_answer_and_holds_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &[]);
+    let auth = format!("Bearer {}", node.token());
+
+    // No token: refused before a byte of the announced body is sent.
+    let mut held = raw(
+        &node,
+        "POST /api/v1/records HTTP/1.1\r\nhost: node\r\ncontent-type: application/json\r\ncontent-length: 250000\r\n\r\n",
+    );
+    let answer = first_answer(&mut held);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    // Media types are compared whole, parameters aside.
+    let good = json!({"kind": "organisation", "id": "x", "body": {"name": "X"}}).to_string();
+    let post = |content_type: &str, body: &[u8]| {
+        node.post_raw("/api/v1/records", content_type, Some(&auth), body)
+    };
+    let r = post("application/jsonp", good.as_bytes());
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.error().contains("Content-Type"), "{r:?}");
+    assert_eq!(
+        post("application/json; charset=utf-8", good.as_bytes()).status,
+        201
+    );
+    // One value per key: the JSON path does not keep the last of two silently.
+    let twice = br#"{"kind": "organisation", "id": "y", "body": {"name": "A", "name": "B"}}"#;
+    let r = post("application/json", twice);
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.error().contains("`name` appears twice"), "{r:?}");
+    assert_eq!(
+        node.get(&format!("/api/v1/records/{}/organisation/y", node.did()))
+            .status,
+        404
+    );
+
+    // An export whose filter the store refuses: a 400 with why, not a cut-off file.
+    for filter in ["q=a", "cursor=not-a-cursor"] {
+        let r = node.get(&format!("/api/v1/export/organisations.csv?{filter}"));
+        assert_eq!(r.status, 400, "{filter}: {r:?}");
+        assert!(!r.error().is_empty());
+    }
+
+    // Readers of the event stream past the cap are told so.
+    let readers: Vec<_> = (0..maillage_api::MAX_EVENT_READERS)
+        .map(|_| {
+            let mut s = raw(&node, "GET /api/v1/events HTTP/1.1\r\nhost: node\r\n\r\n");
+            let answer = first_answer(&mut s);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            s
+        })
+        .collect();
+    let r = node.get("/api/v1/events");
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(r.error().contains("try again later"), "{r:?}");
+    drop(readers);
+
+    // A request head that never ends is cut off.
+    let started = std::time::Instant::now();
+    let mut half = raw(&node, "GET /health HTTP/1.1\r\nhost: no");
+    let answer = first_answer(&mut half);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= maillage_api::serve::HEAD_TIMEOUT / 2
+            && waited < maillage_api::serve::HEAD_TIMEOUT * 2,
+        "cut after {waited:?}"
+    );
+    assert_eq!(node.get("/health").status, 200);
 }

@@ -13,6 +13,10 @@ pub enum Error {
     NotFound(String),
     Conflict(String),
     TooLarge(String),
+    /// The client was too slow.
+    Timeout(String),
+    /// The node is at a limit; try again later.
+    Busy(String),
     /// Our own fault: logged in full, shown in brief.
     Internal(String),
 }
@@ -26,6 +30,8 @@ impl IntoResponse for Error {
             Error::NotFound(m) => (StatusCode::NOT_FOUND, m),
             Error::Conflict(m) => (StatusCode::CONFLICT, m),
             Error::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            Error::Timeout(m) => (StatusCode::REQUEST_TIMEOUT, m),
+            Error::Busy(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
             Error::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 (

@@ -244,6 +244,15 @@ pub(crate) async fn export(
     let mut query = query(q)?.into_query(Kind::Organisation)?;
     query.limit = maillage_store::engine::MAX_LIMIT;
     let store = state.ingest.store().clone();
+    // A filter the store refuses is a 400 before the first byte, not a cut-off file.
+    let (check, probe) = (
+        store.clone(),
+        maillage_store::Query {
+            limit: 1,
+            ..query.clone()
+        },
+    );
+    blocking(move || Ok(check.search(&probe).map(|_| ())?)).await?;
     let base = base_url(&headers);
     // A few pages in flight: memory stays bounded however large the export.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);

@@ -15,8 +15,10 @@
 mod error;
 mod export;
 mod http_metrics;
+mod json;
 mod meta;
 mod records;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -50,7 +52,12 @@ pub struct State {
     http: Arc<http_metrics::HttpMetrics>,
     /// Cancelled when the node shuts down.
     shutdown: CancellationToken,
+    /// One permit per reader of the event stream.
+    event_readers: Arc<tokio::sync::Semaphore>,
 }
+
+/// Readers of `/api/v1/events` at once; past it, a 503.
+pub const MAX_EVENT_READERS: usize = 64;
 
 impl State {
     pub fn new(
@@ -69,6 +76,7 @@ impl State {
             net,
             http: Arc::default(),
             shutdown,
+            event_readers: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_READERS)),
         }
     }
 

@@ -3,8 +3,7 @@
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -17,6 +16,7 @@ use serde_json::{Value, json};
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
 
+use crate::json;
 use crate::{Error, State, blocking};
 
 /// The JSON form of a stored record, with what this node knows of its address.
@@ -76,42 +76,34 @@ struct NewRecord {
     body: Value,
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Error> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::TooLarge(format!(
-                "the request body is over the limit of {} bytes",
-                crate::MAX_BODY
-            ))
-        } else {
-            Error::BadRequest(format!("cannot read the request body: {e}"))
-        }
-    })
-}
-
 /// `POST /api/v1/records`: JSON `{kind, id, body}` for the node to sign, or
 /// `application/cbor` for a record signed elsewhere.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn post(
     Extract(state): Extract<State>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, Error> {
+    // Who is asking, before a byte of the body is read.
     state.authorize(&headers)?;
-    let body = body_bytes(body)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let media_type = json::media_type(&headers);
+    if media_type != "application/cbor" && media_type != "application/json" {
+        return Err(Error::BadRequest(
+            "Content-Type must be application/json ({kind, id, body}) or application/cbor (a signed record)".into(),
+        ));
+    }
+    let body = json::read(body, crate::MAX_BODY).await?;
     let ingest = state.ingest.clone();
-    let result = if content_type.starts_with("application/cbor") {
+    let result = if media_type == "application/cbor" {
         blocking(move || Ok(ingest.submit(&body, Source::Http)?)).await?
-    } else if content_type.starts_with("application/json") {
-        let new: NewRecord = serde_json::from_slice(&body).map_err(|e| {
-            Error::BadRequest(format!(
-                "the body is not {{\"kind\", \"id\", \"body\"}} JSON: {e}"
-            ))
-        })?;
+    } else {
+        let new = json::strict(&body)
+            .and_then(serde_json::from_value::<NewRecord>)
+            .map_err(|e| {
+                Error::BadRequest(format!(
+                    "the body is not {{\"kind\", \"id\", \"body\"}} JSON: {e}"
+                ))
+            })?;
         let kind: Kind = new.kind.parse()?;
         let id: Id = new.id.parse()?;
         if new.body.get("deleted").is_some() {
@@ -122,10 +114,6 @@ pub(crate) async fn post(
         let body = Body::from_json(kind, new.body)?;
         let key = state.key.clone();
         blocking(move || Ok(ingest.author(&key, kind, id, body)?)).await?
-    } else {
-        return Err(Error::BadRequest(
-            "Content-Type must be application/json ({kind, id, body}) or application/cbor (a signed record)".into(),
-        ));
     };
     accepted(&state, result)
 }
@@ -352,8 +340,16 @@ pub(crate) async fn changes(
 /// `GET /api/v1/events`: Server-Sent Events, one `record` event per accepted version.
 pub(crate) async fn events(
     Extract(state): Extract<State>,
-) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
-    let stream = BroadcastStream::new(state.ingest.subscribe()).map(|item| {
+) -> Result<Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>>, Error> {
+    let Ok(reader) = state.event_readers.clone().try_acquire_owned() else {
+        return Err(Error::Busy(format!(
+            "{} readers of the event stream are connected, the most this node serves; try again later, or follow /api/v1/changes",
+            crate::MAX_EVENT_READERS
+        )));
+    };
+    let stream = BroadcastStream::new(state.ingest.subscribe()).map(move |item| {
+        // The reader's place is given back when its stream ends.
+        let _reader = &reader;
         Ok(match item {
             Ok(event) => {
                 let mut v = event.stored.record.to_json();
@@ -368,7 +364,7 @@ pub(crate) async fn events(
     });
     // Streams end when the node shuts down, so that they do not hold the shutdown up.
     let stream = futures::StreamExt::take_until(stream, state.shutdown.clone().cancelled_owned());
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// `GET /api/v1/graph`: organisations and collaborations as nodes, parties as edges.
@@ -529,11 +525,16 @@ fn plan(
 pub(crate) async fn batch(
     Extract(state): Extract<State>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, Error> {
     state.authorize(&headers)?;
-    let body = body_bytes(body)?;
-    let batch: Batch = serde_json::from_slice(&body).map_err(|e| {
+    if json::media_type(&headers) != "application/json" {
+        return Err(Error::BadRequest(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    let body = json::read(body, crate::MAX_BATCH_BODY).await?;
+    let batch: Batch = json::strict(&body).and_then(serde_json::from_value).map_err(|e| {
         Error::BadRequest(format!(
             "the body is not {{\"dry_run\", \"items\": [{{\"kind\", \"id\", \"body\" or \"patch\"}}]}} JSON: {e}"
         ))
@@ -567,7 +568,9 @@ pub(crate) async fn batch(
                         | Error::Forbidden(m)
                         | Error::NotFound(m)
                         | Error::Conflict(m)
-                        | Error::TooLarge(m) => m,
+                        | Error::TooLarge(m)
+                        | Error::Timeout(m)
+                        | Error::Busy(m) => m,
                     };
                     answers.push(json!({"id": id, "outcome": "rejected", "error": message}));
                 }

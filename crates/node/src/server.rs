@@ -34,16 +34,30 @@ pub fn init_logs(config: &Config) {
 }
 
 /// The API token: `MAILLAGE_API_TOKEN`, else `<data_dir>/api.token` (which must be private).
+/// An empty or short one is refused: every write would be refused, or anyone could guess it.
 fn token(config: &Config) -> anyhow::Result<String> {
-    if let Ok(token) = std::env::var("MAILLAGE_API_TOKEN") {
-        return Ok(token);
+    let (token, from) = match std::env::var("MAILLAGE_API_TOKEN") {
+        Ok(token) => (token, "MAILLAGE_API_TOKEN".to_owned()),
+        Err(_) => {
+            let path = config.data_dir.join(identity::TOKEN_FILE);
+            identity::check_private(&path)?;
+            let token = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            (token, path.display().to_string())
+        }
+    };
+    let token = token.trim().to_owned();
+    if token.chars().count() < MIN_TOKEN {
+        anyhow::bail!(
+            "the API token in {from} is {} characters long; it needs at least {MIN_TOKEN}: put a long random one there (`openssl rand -hex 32`), or delete the file and run `maillage init` to make one",
+            token.chars().count()
+        );
     }
-    let path = config.data_dir.join(identity::TOKEN_FILE);
-    identity::check_private(&path)?;
-    let token = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(token.trim().to_owned())
+    Ok(token)
 }
+
+/// Shortest API token the node starts with.
+const MIN_TOKEN: usize = 16;
 
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let id = if identity::key_path(&config.data_dir).exists() {
@@ -113,10 +127,9 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     });
     // In order: stop taking HTTP requests, stop the network, flush the store.
-    let serve =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let serve = maillage_api::serve::serve(listener, app, shutdown.clone());
     tokio::select! {
-        served = serve => served.context("the HTTP server failed")?,
+        () = serve => {}
         _ = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
             tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
         }
