@@ -41,6 +41,20 @@ impl IntoResponse for Error {
             }
         };
         let mut response = (status, Json(serde_json::json!({ "error": message }))).into_response();
+        // A refused request may leave its body unread, or come from a client to be rid of:
+        // the connection is not kept for another.
+        if matches!(
+            status,
+            StatusCode::UNAUTHORIZED
+                | StatusCode::PAYLOAD_TOO_LARGE
+                | StatusCode::REQUEST_TIMEOUT
+                | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 "www-authenticate",

@@ -20,8 +20,9 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-/// Connections served at once.
-pub const MAX_CONNECTIONS: usize = 512;
+/// Connections served at once (each needs a file descriptor: the node's limit on open files
+/// must be above it).
+pub const MAX_CONNECTIONS: usize = 2048;
 /// Time a client has to send a request's head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection on which no byte has moved either way for this long is closed. The event
