@@ -25,6 +25,8 @@ const COMMAND_BUFFER: usize = 256;
 /// Most sync sessions this node runs at once, and answers at once.
 const MAX_SESSIONS: usize = 8;
 const MAX_ANSWERS: usize = 32;
+/// Answers in flight for one peer: the others keep theirs.
+const MAX_ANSWERS_PER_PEER: usize = 4;
 /// Most gossiped records being checked at once.
 const MAX_VALIDATIONS: usize = 64;
 /// Redial backoff for bootstrap peers.
@@ -32,7 +34,7 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const BAN: Duration = Duration::from_secs(3600);
 /// Long-lived federation links: the idle timeout only reaps connections nobody uses for a day.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 struct Bootstrap {
     addr: Multiaddr,
@@ -47,6 +49,8 @@ struct Bootstrap {
 struct Peer {
     address: String,
     syncing: bool,
+    /// Its requests being answered now.
+    answering: usize,
     last_sync: Option<SyncReport>,
 }
 
@@ -200,7 +204,14 @@ impl EventLoop {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending.insert(id, reply);
             }
-            Command::Respond { channel, response } => {
+            Command::Respond {
+                peer,
+                channel,
+                response,
+            } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.answering = p.answering.saturating_sub(1);
+                }
                 // Fails only if the peer went away meanwhile.
                 let _ = self
                     .swarm
@@ -513,18 +524,32 @@ impl EventLoop {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
-                    let Ok(permit) = self.answers.clone().try_acquire_owned() else {
-                        // Too many answers in flight: refuse rather than queue without bound.
+                    // Too many answers in flight, for this peer or for all: refuse rather
+                    // than queue without bound.
+                    let answering = self.peers.get(&peer).map_or(0, |p| p.answering);
+                    let permit = (answering < MAX_ANSWERS_PER_PEER)
+                        .then(|| self.answers.clone().try_acquire_owned().ok())
+                        .flatten();
+                    let Some(permit) = permit else {
                         let busy = sync::Response::Refused("busy, try later".into());
                         let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
                         return;
                     };
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.answering += 1;
+                    }
                     let (ingest, cache, handle) =
                         (self.ingest.clone(), self.cache.clone(), self.handle.clone());
                     tokio::spawn(async move {
                         let response =
                             session::answer(ingest, cache, handle.clone(), peer, request).await;
-                        handle.send(Command::Respond { channel, response }).await;
+                        handle
+                            .send(Command::Respond {
+                                peer,
+                                channel,
+                                response,
+                            })
+                            .await;
                         drop(permit);
                     });
                 }

@@ -126,6 +126,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<sync::Response, Error>>,
     },
     Respond {
+        peer: PeerId,
         channel: libp2p::request_response::ResponseChannel<sync::Response>,
         response: sync::Response,
     },

@@ -78,6 +78,26 @@ async fn account(
     Ok(())
 }
 
+/// The hashes of a fetch's answer, if every record in it was asked for (once); else how
+/// many were not.
+fn answered(
+    wanted: &[Hash32],
+    records: &[sync::Record],
+) -> Result<std::collections::HashSet<[u8; 32]>, u32> {
+    let mut asked: std::collections::HashSet<[u8; 32]> = wanted.iter().map(|h| h.0).collect();
+    let mut got = std::collections::HashSet::with_capacity(records.len());
+    let mut unasked = 0;
+    for record in records {
+        let hash = Hash::of(&record.0).0;
+        if asked.remove(&hash) {
+            got.insert(hash);
+        } else {
+            unasked += 1;
+        }
+    }
+    if unasked > 0 { Err(unasked) } else { Ok(got) }
+}
+
 /// Answers one request of a peer's session.
 pub(crate) async fn answer(
     ingest: Arc<Ingest>,
@@ -235,8 +255,20 @@ async fn session(
             if records.is_empty() {
                 break; // It no longer holds them: replaced meanwhile; the next session sees.
             }
-            let got: std::collections::HashSet<[u8; 32]> =
-                records.iter().map(|r| Hash::of(&r.0).0).collect();
+            let got = match answered(&wanted, &records) {
+                Ok(got) => got,
+                Err(unasked) => {
+                    handle
+                        .send(Command::Penalise {
+                            peer,
+                            invalid: unasked,
+                        })
+                        .await;
+                    return Err(format!(
+                        "the peer answered a fetch with {unasked} records it was not asked for"
+                    ));
+                }
+            };
             wanted.retain(|h| !got.contains(&h.0));
             report.bytes_received += records.iter().map(|r| r.0.len() as u64).sum::<u64>();
             let ingest = ingest.clone();
@@ -266,4 +298,24 @@ async fn session(
         report.bytes_sent += size;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetch_answer_holds_only_what_was_asked_once() {
+        let records: Vec<sync::Record> = (0..3u8).map(|i| sync::Record(vec![i; 10])).collect();
+        let hash = |r: &sync::Record| Hash32(Hash::of(&r.0).0);
+        let wanted: Vec<Hash32> = records.iter().map(hash).collect();
+        assert_eq!(answered(&wanted, &records[..2]).map(|g| g.len()), Ok(2));
+        let stranger = sync::Record(b"not asked".to_vec());
+        assert_eq!(
+            answered(&wanted[..1], &[records[0].clone(), stranger]).map(|g| g.len()),
+            Err(1)
+        );
+        let twice = [records[1].clone(), records[1].clone()];
+        assert_eq!(answered(&wanted, &twice).map(|g| g.len()), Err(1));
+    }
 }

@@ -27,6 +27,8 @@ pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 pub const MAX_FETCH: usize = 1024;
 /// Most reconciliation rounds before a session gives up (a peer that never converges).
 pub const MAX_ROUNDS: u32 = 1_000;
+/// Records one session fetches at most (32 MB of hashes).
+pub const MAX_NEED: usize = 1_000_000;
 /// Largest encoded request or response: a full reconciliation frame, or a batch, and framing.
 pub const MAX_MESSAGE: u64 = FRAME_LIMIT + 256 * 1024;
 
@@ -140,7 +142,11 @@ impl Session {
             .reconcile_with_ids(answer, &mut have, &mut need)
             .map_err(neg)?;
         self.have.extend(have.into_iter().map(|id| Hash(*id)));
-        self.need.extend(need.into_iter().map(|id| Hash(*id)));
+        // The peer says what it holds: this session fetches at most MAX_NEED of it, the next
+        // one the rest.
+        let room = MAX_NEED.saturating_sub(self.need.len());
+        self.need
+            .extend(need.into_iter().take(room).map(|id| Hash(*id)));
         match next {
             None => Ok(Step::Done),
             Some(_) if self.rounds >= MAX_ROUNDS => Err(Error::TooManyRounds),
