@@ -33,7 +33,7 @@ const MAX_VALIDATIONS: usize = 64;
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const BAN: Duration = Duration::from_secs(3600);
-/// Long-lived federation links: the idle timeout only reaps connections nobody uses for a day.
+/// A connection with no stream open (gossip keeps one open with every partner) closes after this.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 struct Bootstrap {

@@ -137,5 +137,5 @@ impl DiskFile for File {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod sim;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;

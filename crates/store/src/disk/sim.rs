@@ -2,7 +2,7 @@
 //! written since. The machine can be switched off after a given number of operations (every
 //! call after that fails, as if the power went in the middle of it); a crash then keeps a
 //! random subset of the unflushed writes, in order, tearing the last one kept, and may flip
-//! one bit in flushed data.
+//! one bit in flushed data. Also behind the `sim` feature, for the fuzz targets.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -66,13 +66,13 @@ impl World {
 
 /// What a crash did beside losing unflushed writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Flip {
+pub struct Flip {
     pub file: String,
     pub offset: usize,
 }
 
 #[derive(Clone, Debug, Default)]
-pub(crate) struct SimDisk {
+pub struct SimDisk {
     world: Arc<Mutex<World>>,
 }
 
@@ -81,6 +81,23 @@ impl SimDisk {
         self.world
             .lock()
             .expect("the simulation never panics holding it")
+    }
+
+    /// A disk holding these files, flushed.
+    pub fn with_files(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> SimDisk {
+        let disk = SimDisk::default();
+        disk.world().files = files
+            .into_iter()
+            .map(|(name, bytes)| {
+                let content = Content {
+                    synced: bytes.clone(),
+                    now: bytes,
+                    unsynced: vec![],
+                };
+                (name, content)
+            })
+            .collect();
+        disk
     }
 
     /// Lets `n` more operations through, then fails every one.
