@@ -1,5 +1,5 @@
-//! The federation, end to end: real `maillage` processes on 127.0.0.1, real sled stores,
-//! real libp2p over TCP.
+//! The federation, end to end: real `maillage` processes on 127.0.0.1, their record logs on
+//! disk, real libp2p over TCP.
 
 #![allow(clippy::unwrap_used)]
 
@@ -281,4 +281,59 @@ fn a_lost_bootstrap_peer_is_redialled() {
     wait_for("the record on C", || {
         (c.get(&path_of(&created.json)).status == 200).then_some(())
     });
+}
+
+#[test]
+fn a_node_an_hour_behind_holds_what_is_ahead_says_so_and_loses_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let a = start(root.path(), "a", &[], &[]);
+    for i in 0..5 {
+        let r = a.post_json(
+            "organisation",
+            &format!("before-{i}"),
+            json!({"name": format!("Before {i}")}),
+        );
+        assert_eq!(r.status, 201);
+    }
+    let args = with_sync(&["--bootstrap", &a.multiaddr()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut b = Node::start_skewed(root.path(), "b", &args, "-1h");
+    wait_peers(&b, 1);
+    // What sync brings from an hour ahead is held, not fetched again and again.
+    wait_for("B to hold A's five records", || {
+        (b.status()["clock"]["held_from_the_future"] == 5).then_some(())
+    });
+    // Fresh gossip tells B its clock is off, in its status and its log.
+    for i in 0..12 {
+        let r = a.post_json(
+            "organisation",
+            &format!("after-{i}"),
+            json!({"name": format!("After {i}")}),
+        );
+        assert_eq!(r.status, 201);
+    }
+    let clock = wait_for("B to see its clock is behind", || {
+        let clock = b.status()["clock"].clone();
+        clock["warning"].is_string().then_some(clock)
+    });
+    let ahead = clock["peers_ahead_ms"].as_i64().unwrap();
+    assert!((3_300_000..3_900_000).contains(&ahead), "{clock}");
+    assert!(
+        clock["warning"].as_str().unwrap().contains("60 min behind"),
+        "{clock}"
+    );
+    assert!(b.log().contains("this node's clock is about 60 min behind"));
+    assert_eq!(b.status()["records"]["organisation"], 0);
+    let fetched = b.metric("maillage_ingest_rejected_total{source=\"sync\",reason=\"future\"}");
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let again = b.metric("maillage_ingest_rejected_total{source=\"sync\",reason=\"future\"}");
+    assert!(
+        again <= fetched + 12,
+        "held records are fetched again: {fetched} then {again}"
+    );
+    // Its clock set right, B converges with A: nothing was lost.
+    assert!(b.stop().success());
+    b.env.clear();
+    b.restart();
+    wait_converged(&[&a, &b], 17);
 }

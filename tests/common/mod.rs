@@ -55,6 +55,25 @@ pub fn free_port() -> u16 {
 }
 
 /// An HTTP answer: status and parsed JSON (or the text as a JSON string).
+/// The environment that moves a process's wall clock by `offset` (libfaketime; monotonic
+/// time is left alone, as a real wrong clock would).
+pub fn skewed(offset: &str) -> Vec<(String, String)> {
+    let lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+    assert!(
+        Path::new(lib).exists(),
+        "{lib} is missing: install Debian's faketime package"
+    );
+    [
+        ("LD_PRELOAD", lib),
+        ("FAKETIME", offset),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ("FAKETIME_DONT_RESET", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
@@ -75,6 +94,8 @@ pub struct Node {
     /// The p2p port, kept across restarts so that peers can redial it.
     pub p2p: u16,
     pub args: Vec<String>,
+    /// Environment the process is started with, beside the test's own.
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -100,6 +121,21 @@ impl Node {
             http: format!("127.0.0.1:{}", free_port()),
             p2p: free_port(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: vec![],
+            child: None,
+        };
+        node.restart();
+        node
+    }
+
+    /// Starts a node whose clock is `offset` off (`-1h`, `+30m`), by libfaketime.
+    pub fn start_skewed(root: &Path, name: &str, args: &[&str], offset: &str) -> Node {
+        let mut node = Node {
+            dir: root.join(name),
+            http: format!("127.0.0.1:{}", free_port()),
+            p2p: free_port(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: skewed(offset),
             child: None,
         };
         node.restart();
@@ -127,6 +163,7 @@ impl Node {
             .args(&self.args)
             .env_remove("MAILLAGE_API_TOKEN")
             .env("MAILLAGE_LOG", "maillage=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()

@@ -46,8 +46,22 @@ pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>
         "peer_list": peers,
         "state_digest": summary.digest,
         "last_change": summary.last_change,
+        "clock": clock(&state),
         "version": env!("CARGO_PKG_VERSION"),
     })))
+}
+
+/// What fresh records from peers say of this node's clock, and what is held for later.
+fn clock(state: &State) -> Value {
+    let offset = state.ingest.clock_offset_ms();
+    let warning = offset
+        .filter(|o| o.abs() > maillage_store::ahead::WARN_OFFSET_MS)
+        .map(maillage_store::ahead::describe);
+    json!({
+        "peers_ahead_ms": offset,
+        "warning": warning,
+        "held_from_the_future": state.ingest.held_items().0.len(),
+    })
 }
 
 /// `GET /metrics`: Prometheus text format.

@@ -15,8 +15,11 @@ use maillage_net::sync::{Request, Response};
 use maillage_store::Store as _;
 use maillage_store::disk::sim::SimDisk;
 
+/// What a target checks of one input.
+pub type Check = fn(&[u8]);
+
 /// The targets, by name: what `fuzz/` builds and `corpus/<name>` holds.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Check); 6] = [
     ("cbor", cbor),
     ("record", record),
     ("sync_message", sync_message),

@@ -15,12 +15,18 @@ use crate::{Command, Error, Handle, SyncReport};
 
 /// The responder's negentropy storage, rebuilt only when the store changed.
 #[derive(Debug, Default)]
-pub(crate) struct StorageCache(Mutex<Option<(u64, Arc<NegentropyStorageVector>)>>);
+pub(crate) struct StorageCache(Mutex<Option<(Version, Arc<NegentropyStorageVector>)>>);
+
+/// What the storage was built from: the store's last change, and the held records' generation.
+type Version = (u64, u64);
 
 impl StorageCache {
     fn get(&self, ingest: &Ingest) -> Result<Arc<NegentropyStorageVector>, String> {
         let store = ingest.store();
-        let version = store.summary().map_err(|e| e.to_string())?.last_change;
+        let version = (
+            store.summary().map_err(|e| e.to_string())?.last_change,
+            ingest.held_items().1,
+        );
         let mut cache = self
             .0
             .lock()
@@ -30,11 +36,23 @@ impl StorageCache {
         {
             return Ok(storage.clone());
         }
-        let items = store.items().map_err(|e| e.to_string())?;
-        let storage = Arc::new(sync::storage(&items).map_err(|e| e.to_string())?);
+        let storage = Arc::new(sync::storage(&items(ingest)?).map_err(|e| e.to_string())?);
         *cache = Some((version, storage.clone()));
         Ok(storage)
     }
+}
+
+/// What this node holds, for reconciliation: what it stores, and the records from ahead of
+/// its clock it holds until their time (so that peers do not send them again every round).
+fn items(ingest: &Ingest) -> Result<Vec<(u64, Hash)>, String> {
+    let mut items = ingest.store().items().map_err(|e| e.to_string())?;
+    let (held, _) = ingest.held_items();
+    if !held.is_empty() {
+        items.extend(held);
+        items.sort_unstable();
+        items.dedup();
+    }
+    Ok(items)
 }
 
 /// Invalid records in a batch: what a peer is penalised for. Stale, duplicate or refused by
@@ -206,8 +224,8 @@ async fn session(
 ) -> Result<(), String> {
     let store = ingest.clone();
     let (mut session, mut message) = blocking(move || {
-        let items = store.store().items().map_err(|e| e.to_string())?;
-        Session::start(sync::storage(&items).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+        Session::start(sync::storage(&items(&store)?).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())
     })
     .await?;
     loop {

@@ -59,6 +59,23 @@ fn token(config: &Config) -> anyhow::Result<String> {
 /// Shortest API token the node starts with.
 const MIN_TOKEN: usize = 16;
 
+/// Takes in the records held from ahead of this node's clock as their time comes.
+async fn release_held(ingest: Arc<Ingest>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let ingest = ingest.clone();
+        if let Ok(n) = tokio::task::spawn_blocking(move || ingest.release_due()).await
+            && n > 0
+        {
+            tracing::info!(records = n, "took in records held until their time");
+        }
+    }
+}
+
 pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let id = if identity::key_path(&config.data_dir).exists() {
         identity::load(&config.data_dir)?
@@ -108,6 +125,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         shutdown.clone(),
     )
     .context("cannot start the network (is another node using the p2p port? set --listen)")?;
+    tokio::spawn(release_held(ingest.clone(), shutdown.clone()));
     let state = maillage_api::State::new(
         ingest,
         id.key.clone(),

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use maillage_core::{Body, Id, Kind, Record, SigningKey};
 use tokio::sync::broadcast;
 
+use crate::ahead::{ClockWatch, Held};
 use crate::policy::Policy;
 use crate::{Error, Outcome, Store, Stored, Ticket};
 
@@ -51,9 +52,10 @@ pub enum Rejection {
     #[error("author {author} has {count} records here, this node's quota")]
     Quota { author: String, count: u64 },
     #[error(
-        "the record's time is {ahead_s} s ahead of this node's clock (at most 900 s allowed); it is held back until then"
+        "the record's time is {ahead_s} s ahead of this node's clock (at most 900 s allowed); {}",
+        if *held { "it is held, and taken in when its time comes" } else { "it is too far ahead to hold: check the clock of the node that signed it" }
     )]
-    Future { ahead_s: u64 },
+    Future { ahead_s: u64, held: bool },
     #[error(
         "this node holds a newer version (seq {current}) of {address}; sign the next version with a seq above {current}"
     )]
@@ -108,6 +110,9 @@ pub struct Ingest {
     counters: Mutex<Counters>,
     /// Held while this node picks the next `seq` and signs, so that it never equivocates.
     authoring: Mutex<()>,
+    /// Signed records from ahead of this node's clock.
+    held: Mutex<Held>,
+    clock: Mutex<ClockWatch>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -141,7 +146,40 @@ impl Ingest {
             events: broadcast::channel(EVENT_BUFFER).0,
             counters: Mutex::default(),
             authoring: Mutex::new(()),
+            held: Mutex::default(),
+            clock: Mutex::default(),
         }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().expect("holding never panics")
+    }
+
+    /// `(time, hash)` of the records held until their time, and a number that changes
+    /// whenever they do.
+    pub fn held_items(&self) -> (Vec<(u64, maillage_core::Hash)>, u64) {
+        let held = self.held();
+        (held.items().collect(), held.generation)
+    }
+
+    /// Takes in the held records whose time has come; returns how many.
+    pub fn release_due(&self) -> usize {
+        let due = self.held().due(now_ms());
+        let n = due.len();
+        let mut by_source: BTreeMap<Source, Vec<Vec<u8>>> = BTreeMap::new();
+        for (bytes, source) in due {
+            by_source.entry(source).or_default().push(bytes);
+        }
+        for (source, batch) in by_source {
+            self.submit_all(&batch, source);
+        }
+        n
+    }
+
+    /// How far ahead of this node's clock fresh records from peers are (the median, in ms;
+    /// positive: this node's clock is behind), once enough were heard.
+    pub fn clock_offset_ms(&self) -> Option<i64> {
+        self.clock.lock().expect("never panics").estimate()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -179,7 +217,7 @@ impl Ingest {
         // other callers are checking theirs.
         let checked: Vec<Result<Record, Rejection>> = batch
             .iter()
-            .map(|bytes| self.check(bytes.as_ref()))
+            .map(|bytes| self.check(bytes.as_ref(), source))
             .collect();
         let staged: Vec<Result<(Accepted, Ticket), Rejection>> = checked
             .into_iter()
@@ -234,16 +272,32 @@ impl Ingest {
 
     /// What needs nothing but the record: decoding, policy, clock, and the signature. An
     /// outdated version is turned away before its signature is checked.
-    fn check(&self, bytes: &[u8]) -> Result<Record, Rejection> {
+    fn check(&self, bytes: &[u8], source: Source) -> Result<Record, Rejection> {
         let unverified = Record::decode_unverified(bytes)?;
         let record = unverified.record();
         if let Some(why) = self.policy.refusal(&record.author) {
             return Err(Rejection::Policy(why));
         }
-        let ahead = record.time.saturating_sub(now_ms());
+        let now = now_ms();
+        if source == Source::Gossip {
+            let warning = self
+                .clock
+                .lock()
+                .expect("never panics")
+                .observe(record.time, now);
+            if let Some(offset) = warning {
+                tracing::warn!(offset_ms = offset, "{}", crate::ahead::describe(offset));
+            }
+        }
+        let ahead = record.time.saturating_sub(now);
         if ahead > MAX_FUTURE_MS {
+            // Genuine ones are kept for when their time comes; forgeries are not.
+            let (time, hash) = (record.time, record.hash());
+            unverified.verify()?;
+            let held = self.held().hold(time, hash, bytes.to_vec(), source, now);
             return Err(Rejection::Future {
                 ahead_s: ahead / 1000,
+                held,
             });
         }
         if let Some(head) = self.store.head(&record.address())?
@@ -336,5 +390,57 @@ impl Ingest {
             .collect();
         results.sort_by_key(|(i, _)| *i);
         results.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Engine;
+    use maillage_core::SigningKey;
+
+    #[test]
+    fn a_record_from_ahead_is_held_then_taken_in_when_its_time_comes() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let store: Arc<dyn Store> = Arc::new(Engine::open(dir.path()).expect("a store"));
+        let own = maillage_core::Author::from(&SigningKey::from_bytes(&[4; 32]));
+        let ingest = Ingest::new(store, Policy::open(own));
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let body = Body::from_json(Kind::Organisation, serde_json::json!({"name": "Ahead"}))
+            .expect("a body");
+        let time = now_ms() + MAX_FUTURE_MS + 1_500;
+        let record = Record::sign(
+            &key,
+            Kind::Organisation,
+            "ahead".parse().expect("an id"),
+            1,
+            time,
+            body,
+        )
+        .expect("signs");
+        let err = ingest
+            .submit(record.bytes(), Source::Sync)
+            .expect_err("ahead");
+        assert!(err.to_string().contains("it is held"), "{err}");
+        assert_eq!(ingest.held_items().0, vec![(time, record.hash())]);
+        // A forgery from as far ahead is not held.
+        let mut forged = record.bytes().to_vec();
+        let at = forged
+            .windows(5)
+            .position(|w| w == b"Ahead")
+            .expect("the name");
+        forged[at] = b'B';
+        assert!(ingest.submit(&forged, Source::Sync).is_err());
+        assert_eq!(ingest.held_items().0.len(), 1);
+        assert_eq!(ingest.release_due(), 0, "not yet");
+        std::thread::sleep(std::time::Duration::from_millis(1_600));
+        assert_eq!(ingest.release_due(), 1);
+        assert!(ingest.held_items().0.is_empty());
+        let stored = ingest
+            .store()
+            .get(&record.address())
+            .expect("reads")
+            .expect("stored");
+        assert_eq!(stored.record.hash(), record.hash());
     }
 }

@@ -10,8 +10,10 @@
 //! - [`disk`]: the file I/O under them, real or simulated;
 //! - [`index`]: index terms, text tokens, geographic cells, and the in-memory index (no I/O);
 //! - [`ingest`]: decode → validate → policy → verify → merge → store → event;
-//! - [`policy`]: whose records a node accepts.
+//! - [`policy`]: whose records a node accepts;
+//! - [`ahead`]: records from ahead of the node's clock, held for their time, and the clock's offset.
 
+pub mod ahead;
 pub mod disk;
 pub mod engine;
 pub mod index;
