@@ -337,3 +337,50 @@ fn a_node_an_hour_behind_holds_what_is_ahead_says_so_and_loses_nothing() {
     b.restart();
     wait_converged(&[&a, &b], 17);
 }
+
+#[test]
+fn idle_identities_in_every_slot_make_room_for_a_partner() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("v")).unwrap();
+    std::fs::write(root.path().join("v/config.toml"), "[p2p]\nmax_peers = 3\n").unwrap();
+    let v = start(root.path(), "v", &[], &[]);
+    // Six throwaway nodes for three peer slots (six connections): they would take every
+    // connection there is, and give nothing.
+    let idle: Vec<Node> = (0..6)
+        .map(|i| start(root.path(), &format!("idle-{i}"), &[&v], &[]))
+        .collect();
+    wait_peers(&v, 3);
+    // A partner with records arrives: it gets a slot, and V gets its records.
+    let partner = start(root.path(), "partner", &[], &[]);
+    for i in 0..20 {
+        let r = partner.post_json(
+            "organisation",
+            &format!("p-{i}"),
+            json!({"name": format!("P {i}")}),
+        );
+        assert_eq!(r.status, 201);
+    }
+    let mut partner = partner;
+    assert!(partner.stop().success());
+    partner
+        .args
+        .extend(["--bootstrap".to_owned(), v.multiaddr()]);
+    partner.restart();
+    wait_for("V to take the partner's records", || {
+        (v.status()["records"]["organisation"] == 20).then_some(())
+    });
+    assert!(v.log().contains("letting go of the peer that gave least"));
+    // The idle ones keep dialling back; the partner keeps its slot all along.
+    let partner_id = partner.status()["peer_id"].as_str().unwrap().to_owned();
+    for _ in 0..20 {
+        let status = v.status();
+        assert!(status["peers"].as_u64().unwrap() <= 3, "{status}");
+        let listed = status["peer_list"].as_array().unwrap();
+        assert!(
+            listed.iter().any(|p| p["peer_id"] == partner_id.as_str()),
+            "the partner lost its slot: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    drop(idle);
+}

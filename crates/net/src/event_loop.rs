@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::behaviour::{Behaviour, BehaviourEvent, GRAYLIST, TOPIC};
 use crate::session::{self, StorageCache};
+use crate::slots::{self, Standing};
 use crate::{Command, Config, Error, Handle, Metrics, PeerStatus, SyncReport, sync};
 
 /// Commands waiting for the loop.
@@ -45,9 +46,11 @@ struct Bootstrap {
     dialing: Option<ConnectionId>,
 }
 
-#[derive(Default)]
 struct Peer {
     address: String,
+    since: Instant,
+    /// Records it brought that the store took, by sync or gossip.
+    given: u64,
     syncing: bool,
     /// Its requests being answered now.
     answering: usize,
@@ -225,6 +228,11 @@ impl EventLoop {
                 acceptance,
             } => {
                 let rejected = matches!(acceptance, MessageAcceptance::Reject);
+                if let (MessageAcceptance::Accept, Some(p)) =
+                    (&acceptance, self.peers.get_mut(&source))
+                {
+                    p.given += 1;
+                }
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
@@ -251,10 +259,16 @@ impl EventLoop {
                 Metrics::add(&metrics.sync_records_out, report.records_out);
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.syncing = false;
+                    p.given += report.records_in;
                     p.last_sync = Some(report);
                 }
             }
             Command::Penalise { peer, invalid } => self.penalise(peer, invalid),
+            Command::Gave { peer, records } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.given += records;
+                }
+            }
         }
     }
 
@@ -311,6 +325,27 @@ impl EventLoop {
             self.invalid.remove(&peer);
             let _ = self.swarm.disconnect_peer_id(peer);
         }
+    }
+
+    /// Lets a peer go if there are more than the slots; returns which.
+    fn make_room(&mut self) -> Option<PeerId> {
+        let standings: Vec<Standing> = self
+            .peers
+            .iter()
+            .map(|(id, p)| Standing {
+                peer: *id,
+                protected: self.bootstrap.iter().any(|b| b.peer == Some(*id)),
+                given: p.given,
+                since: p.since,
+            })
+            .collect();
+        let victim = slots::evict(&standings, self.config.max_peers as usize)?;
+        // Gone from the count at once: its connection closes on its own time.
+        let given = self.peers.remove(&victim).map_or(0, |p| p.given);
+        self.handle.metrics.peers.fetch_sub(1, Ordering::Relaxed);
+        tracing::info!(peer = %victim, given, slots = self.config.max_peers, "all peer slots are taken: letting go of the peer that gave least");
+        let _ = self.swarm.disconnect_peer_id(victim);
+        Some(victim)
     }
 
     fn is_banned(&mut self, peer: &PeerId) -> bool {
@@ -398,10 +433,16 @@ impl EventLoop {
                         peer_id,
                         Peer {
                             address: endpoint.get_remote_address().to_string(),
-                            ..Peer::default()
+                            since: Instant::now(),
+                            given: 0,
+                            syncing: false,
+                            answering: 0,
+                            last_sync: None,
                         },
                     );
-                    self.start_sync(peer_id);
+                    if self.make_room() != Some(peer_id) {
+                        self.start_sync(peer_id);
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {

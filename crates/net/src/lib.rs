@@ -16,6 +16,7 @@
 pub mod behaviour;
 mod event_loop;
 mod session;
+mod slots;
 pub mod sync;
 
 use std::sync::Arc;
@@ -124,6 +125,11 @@ pub(crate) enum Command {
         peer: PeerId,
         request: sync::Request,
         reply: oneshot::Sender<Result<sync::Response, Error>>,
+    },
+    /// A peer offered records the store took.
+    Gave {
+        peer: PeerId,
+        records: u64,
     },
     Respond {
         peer: PeerId,

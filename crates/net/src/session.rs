@@ -167,12 +167,24 @@ pub(crate) async fn answer(
                 let bytes: Vec<Vec<u8>> = records.into_iter().map(|r| r.0).collect();
                 let results = ingest.submit_all(&bytes, Source::Sync);
                 let bad = invalid(&results);
-                if bad > 0 {
-                    let handle = handle.clone();
-                    tokio::runtime::Handle::current().spawn(async move {
-                        handle.send(Command::Penalise { peer, invalid: bad }).await
-                    });
-                }
+                let stored = results
+                    .iter()
+                    .filter(|r| r.as_ref().is_ok_and(|a| a.outcome.stored()))
+                    .count() as u64;
+                let handle = handle.clone();
+                tokio::runtime::Handle::current().spawn(async move {
+                    if bad > 0 {
+                        handle.send(Command::Penalise { peer, invalid: bad }).await;
+                    }
+                    if stored > 0 {
+                        handle
+                            .send(Command::Gave {
+                                peer,
+                                records: stored,
+                            })
+                            .await;
+                    }
+                });
                 let accepted = results.iter().filter(|r| r.is_ok()).count() as u32;
                 Response::Taken {
                     accepted,

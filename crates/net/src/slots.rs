@@ -1,0 +1,72 @@
+//! Who keeps a connection slot when there are more peers than slots. No I/O: the event
+//! loop asks, and disconnects the answer.
+//!
+//! Bootstrap peers always keep theirs. Of the others, the one that has given this node
+//! least (records by sync or gossip) goes first, and of those that gave as little, the one
+//! connected longest: a newcomer gets the slot of a peer that sat idle, so throwaway
+//! identities that fill every slot and do nothing are pushed out by the first partner that
+//! arrives, while a partner that brought records is never pushed out by them.
+
+use std::time::Instant;
+
+use libp2p::PeerId;
+
+/// What the choice weighs of a connected peer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Standing {
+    pub peer: PeerId,
+    /// A bootstrap peer: never let go.
+    pub protected: bool,
+    /// Records it has brought that the store took.
+    pub given: u64,
+    pub since: Instant,
+}
+
+/// The peer to let go so that `slots` are enough, if one must and may go.
+pub(crate) fn evict(peers: &[Standing], slots: usize) -> Option<PeerId> {
+    if peers.len() <= slots {
+        return None;
+    }
+    peers
+        .iter()
+        .filter(|p| !p.protected)
+        .min_by_key(|p| (p.given, p.since))
+        .map(|p| p.peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn standing(protected: bool, given: u64, age_s: u64, now: Instant) -> Standing {
+        Standing {
+            peer: PeerId::random(),
+            protected,
+            given,
+            since: now - Duration::from_secs(age_s),
+        }
+    }
+
+    #[test]
+    fn the_idle_oldest_goes_and_partners_stay() {
+        let now = Instant::now();
+        let bootstrap = standing(true, 0, 500, now);
+        let partner = standing(false, 40, 400, now);
+        let idle_old = standing(false, 0, 300, now);
+        let idle_young = standing(false, 0, 200, now);
+        let newcomer = standing(false, 0, 0, now);
+        let all = [bootstrap, partner, idle_old, idle_young, newcomer];
+        assert_eq!(evict(&all, 5), None, "room for all");
+        assert_eq!(evict(&all, 4), Some(idle_old.peer));
+        let rest = [bootstrap, partner, idle_young, newcomer];
+        assert_eq!(evict(&rest, 3), Some(idle_young.peer));
+        // Only those that gave and the protected are left: the one that gave least goes.
+        let generous = standing(false, 90, 100, now);
+        assert_eq!(
+            evict(&[bootstrap, partner, generous], 2),
+            Some(partner.peer)
+        );
+        assert_eq!(evict(&[bootstrap, standing(true, 0, 1, now)], 1), None);
+    }
+}
