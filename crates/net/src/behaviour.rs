@@ -25,6 +25,9 @@ pub const GRAYLIST: f64 = -80.0;
 /// (the signature, the key, the topic). All nodes must agree on it.
 pub const MAX_GOSSIP: usize = 66 * 1024;
 
+/// How often a connection is pinged, and how long an answer may take.
+pub const PING_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(NetworkBehaviour)]
 #[allow(missing_debug_implementations)] // libp2p behaviours implement no Debug
 pub struct Behaviour {
@@ -133,7 +136,11 @@ impl Behaviour {
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
                     .with_agent_version(format!("maillage/{}", env!("CARGO_PKG_VERSION"))),
             ),
-            ping: ping::Behaviour::default(),
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(PING_INTERVAL)
+                    .with_timeout(PING_INTERVAL),
+            ),
             gossipsub: gossipsub(key)?,
             sync,
             kad,

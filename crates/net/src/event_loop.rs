@@ -11,7 +11,7 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, noise, ping, tcp, yamux};
 use maillage_store::ingest::{self, Ingest, Rejection, Source};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -55,7 +55,17 @@ struct Peer {
     /// Its requests being answered now.
     answering: usize,
     last_sync: Option<SyncReport>,
+    /// When a session with it last succeeded.
+    synced: Option<Instant>,
+    /// Pings in a row it did not answer.
+    unanswered: u32,
 }
+
+/// Pings in a row a peer may leave unanswered before its connection is closed: a link cut
+/// without a reset (a partition that keeps TCP up) is noticed, and the peer redialled.
+const MAX_UNANSWERED: u32 = 2;
+/// Sync intervals without a successful session after which a peer is flagged as stale.
+const STALE_AFTER: u32 = 3;
 
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -192,6 +202,8 @@ impl EventLoop {
                         peer_id: id.to_string(),
                         address: p.address.clone(),
                         last_sync: p.last_sync.clone(),
+                        stale: p.synced.unwrap_or(p.since).elapsed()
+                            > self.config.sync_interval * STALE_AFTER,
                     })
                     .collect();
                 let _ = reply.send(peers);
@@ -260,6 +272,9 @@ impl EventLoop {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.syncing = false;
                     p.given += report.records_in;
+                    if ok {
+                        p.synced = Some(Instant::now());
+                    }
                     p.last_sync = Some(report);
                 }
             }
@@ -438,6 +453,8 @@ impl EventLoop {
                             syncing: false,
                             answering: 0,
                             last_sync: None,
+                            synced: None,
+                            unanswered: 0,
                         },
                     );
                     if self.make_room() != Some(peer_id) {
@@ -486,6 +503,26 @@ impl EventLoop {
     fn on_behaviour(&mut self, event: BehaviourEvent) {
         match event {
             BehaviourEvent::Gossipsub(event) => self.on_gossip(event),
+            BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result,
+            }) => {
+                let Some(p) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                match result {
+                    Ok(_) => p.unanswered = 0,
+                    Err(e) => {
+                        p.unanswered += 1;
+                        if p.unanswered >= MAX_UNANSWERED {
+                            tracing::warn!(%peer, error = %e, "the peer stopped answering pings: closing the connection (a bootstrap peer is dialled again)");
+                            p.unanswered = 0;
+                            self.swarm.close_connection(connection);
+                        }
+                    }
+                }
+            }
             BehaviourEvent::Sync(event) => self.on_sync(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if info.protocol_version != crate::behaviour::IDENTIFY_PROTOCOL {

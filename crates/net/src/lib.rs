@@ -95,6 +95,8 @@ pub struct PeerStatus {
     pub peer_id: String,
     pub address: String,
     pub last_sync: Option<SyncReport>,
+    /// No successful sync with it for a few intervals.
+    pub stale: bool,
 }
 
 /// Counters for `/metrics`.
