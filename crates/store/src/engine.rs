@@ -49,12 +49,10 @@ struct Staged {
     ticket: Ticket,
     akey: Box<[u8]>,
     doc: u32,
-    record: Record,
-    entry: Entry,
-    v: Version,
+    new: Arrival,
     merged: Merge,
-    /// The current record of the address that this one takes the place of.
-    old: Option<Record>,
+    /// The current version of the address that this one takes the place of.
+    old: Option<Arrival>,
 }
 
 /// What the writer holds: the versions staged since the last flush, and where they leave
@@ -62,23 +60,13 @@ struct Staged {
 #[derive(Debug, Default)]
 struct Pending {
     staged: VecDeque<Staged>,
-    /// Address key → its document, its slot once the staged versions are in, the ticket of
-    /// the staged version that is current (0: the one in memory), and of the last one staged.
-    slots: HashMap<Box<[u8]>, (u32, Slot, Ticket, Ticket)>,
+    /// Address key → its document, its slot once the staged versions are in, whether its
+    /// current version is a staged one, and the ticket of the last one staged.
+    slots: HashMap<Box<[u8]>, (u32, Slot, bool, Ticket)>,
     /// The last ticket, change position and document number handed out.
     ticket: Ticket,
     change: u64,
     next_doc: u32,
-}
-
-impl Pending {
-    fn record(&self, ticket: Ticket) -> Option<&Record> {
-        let first = self.staged.front()?.ticket;
-        let staged = self
-            .staged
-            .get(usize::try_from(ticket.checked_sub(first)?).ok()?)?;
-        Some(&staged.record)
-    }
 }
 
 /// Everything the engine's threads share.
@@ -262,17 +250,12 @@ impl Log {
             let merged = merge(held.as_ref().map(|(_, s)| s), &record);
             let old = match (merged, held) {
                 (Merge::Replace | Merge::Win, Some((_, slot))) => {
-                    Some(self.replayed(slot.current.at)?)
+                    Some(Arrival::of(&self.replayed(slot.current.at)?, slot.current))
                 }
                 _ => None,
             };
             let doc = held.map_or(frame.doc, |(doc, _)| doc);
-            let v = Version::of(&record, frame.change, at);
-            let new = Arrival {
-                entry: Entry::of(&record),
-                record: &record,
-                v,
-            };
+            let new = Arrival::of(&record, Version::of(&record, frame.change, at));
             m.take(&akey, doc, new, merged, old.as_ref());
             Ok(())
         })?;
@@ -321,23 +304,22 @@ impl Log {
             None => self
                 .memory()
                 .slot(&akey)
-                .map(|(doc, slot)| (doc, slot, 0, 0)),
+                .map(|(doc, slot)| (doc, slot, false, 0)),
         };
         let merged = merge(held.as_ref().map(|(_, s, ..)| s), &record);
-        // The version the address keeps: staged, or in memory.
-        let current = |p: &Pending, ticket| -> Result<(Outcome, Stored, Ticket), Error> {
-            let (doc, slot, current, _) = held.expect("only a held address can refuse a version");
-            let record = match p.record(current) {
-                Some(record) if current > 0 => record.clone(),
-                _ => {
-                    self.stored(doc)?
-                        .ok_or_else(|| Error::Corrupt {
-                            key: format!("document {doc}"),
-                            reason: "vanished under the writer's lock".into(),
-                        })?
-                        .record
-                }
+        // The version the address keeps: a staged one is read from its frame, written
+        // already; one in memory as readers read it.
+        let current = |ticket| -> Result<(Outcome, Stored, Ticket), Error> {
+            let (doc, slot, staged, _) = held.expect("only a held address can refuse a version");
+            let record = if staged {
+                self.record_at(slot.current.at)?
+            } else {
+                self.stored(doc)?.map(|s| s.record)
             };
+            let record = record.ok_or_else(|| Error::Corrupt {
+                key: format!("document {doc}"),
+                reason: "its current version vanished under the writer's lock".into(),
+            })?;
             let stored = Stored {
                 record,
                 equivocation: slot.evidence.is_some(),
@@ -350,20 +332,16 @@ impl Log {
             Merge::Duplicate | Merge::Stale(_) | Merge::Lose { kept: false }
         ) {
             // Durable once what it was compared with is.
-            return current(&p, held.map_or(0, |(.., last)| last));
+            return current(held.map_or(0, |(.., last)| last));
         }
         let old = match (merged, held) {
-            (Merge::Replace | Merge::Win, Some((doc, _, current, _))) => match p.record(current) {
-                Some(record) if current > 0 => Some(record.clone()),
-                _ => Some(
-                    self.stored(doc)?
-                        .ok_or_else(|| Error::Corrupt {
-                            key: format!("document {doc}"),
-                            reason: "the current version is gone".into(),
-                        })?
-                        .record,
-                ),
-            },
+            (Merge::Replace | Merge::Win, Some(_)) => {
+                let (_, current, _) = current(0)?;
+                Some(Arrival::of(
+                    &current.record,
+                    held.expect("matched").1.current,
+                ))
+            }
             _ => None,
         };
         let doc = held.map_or(p.next_doc, |(doc, ..)| doc);
@@ -375,64 +353,64 @@ impl Log {
         let ticket = p.ticket;
         let v = Version::of(&record, change, at);
         let slot = memory::after(held.map(|(_, s, ..)| s), merged, v);
-        let current_ticket = match merged {
-            Merge::Lose { .. } => held.map_or(0, |(_, _, current, _)| current),
-            _ => ticket,
+        let staged_current = match merged {
+            Merge::Lose { .. } => held.is_some_and(|(_, _, staged, _)| staged),
+            _ => true,
         };
         p.slots
-            .insert(akey.clone(), (doc, slot, current_ticket, ticket));
-        let stored = Stored {
-            record: record.clone(),
-            equivocation: merged == Merge::Win,
-            change,
-        };
+            .insert(akey.clone(), (doc, slot, staged_current, ticket));
         p.staged.push_back(Staged {
             ticket,
             akey,
             doc,
-            record,
-            entry,
-            v,
+            new: Arrival {
+                facts: memory::Facts::of(&record),
+                entry,
+                v,
+            },
             merged,
             old,
         });
         if let Merge::Lose { .. } = merged {
-            return current(&p, ticket);
+            return current(ticket);
         }
+        let stored = Stored {
+            record,
+            equivocation: merged == Merge::Win,
+            change,
+        };
         Ok((outcome(merged), stored, ticket))
     }
 
     fn sync(&self, ticket: Ticket) -> Result<(), Error> {
-        let mut flushed = self
-            .flushed
-            .lock()
-            .expect("a flusher panicked while holding the lock");
-        if *flushed >= ticket {
-            return Ok(());
-        }
-        // Everything staged before this is in the flush below: one flush covers every
-        // writer that queued on the lock meanwhile.
-        let upto = self.writer().ticket;
-        self.segments.sync()?;
-        self.publish(&mut self.writer(), upto);
-        *flushed = upto;
+        let durable = {
+            let mut flushed = self
+                .flushed
+                .lock()
+                .expect("a flusher panicked while holding the lock");
+            if *flushed < ticket {
+                // Everything staged before this is in the flush below: one flush covers
+                // every writer that queued on the lock meanwhile.
+                let upto = self.writer().ticket;
+                self.segments.sync()?;
+                *flushed = upto;
+            }
+            *flushed
+        };
+        // Whoever comes first moves what is durable into memory, in order; the next flush
+        // goes on meanwhile. Once this returns, readers see what `ticket` covers.
+        self.publish(&mut self.writer(), durable);
         Ok(())
     }
 
     /// Moves the versions staged up to `upto`, now durable, into memory.
     fn publish(&self, p: &mut Pending, upto: Ticket) {
-        if p.staged.front().is_none_or(|s| s.ticket > upto) {
-            return;
-        }
-        let mut m = self.memory_mut();
         while p.staged.front().is_some_and(|s| s.ticket <= upto) {
             let s = p.staged.pop_front().expect("just looked");
-            let arrival = Arrival {
-                record: &s.record,
-                entry: s.entry,
-                v: s.v,
-            };
-            m.take(&s.akey, s.doc, arrival, s.merged, s.old.as_ref());
+            // One version at a time: readers (and the checks of other writers) get in
+            // between, rather than wait for a whole batch.
+            self.memory_mut()
+                .take(&s.akey, s.doc, s.new, s.merged, s.old.as_ref());
             if p.slots.get(&s.akey).is_some_and(|(.., last)| *last <= upto) {
                 p.slots.remove(&s.akey);
             }
@@ -449,7 +427,7 @@ impl Log {
                 continue;
             }
             // Versions staged in it are not counted yet: it waits for them.
-            let staged = self.writer().staged.front().map(|s| s.v.at.segment);
+            let staged = self.writer().staged.front().map(|s| s.new.v.at.segment);
             if staged.is_some_and(|first| first <= segment) {
                 continue;
             }

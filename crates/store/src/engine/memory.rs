@@ -99,11 +99,40 @@ pub(super) fn merge(slot: Option<&Slot>, record: &Record) -> Merge {
     }
 }
 
-/// A version arriving in memory: its record, what finds it, and where its frame is.
-pub(super) struct Arrival<'a> {
-    pub(super) record: &'a Record,
+/// What memory needs of a record beside what finds it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Facts {
+    pub(super) author: Author,
+    pub(super) kind: maillage_core::Kind,
+    pub(super) deleted: bool,
+}
+
+impl Facts {
+    pub(super) fn of(record: &Record) -> Facts {
+        Facts {
+            author: record.author,
+            kind: record.kind,
+            deleted: record.body.is_deleted(),
+        }
+    }
+}
+
+/// A version arriving in memory: what it is, what finds it, and where its frame is.
+#[derive(Debug)]
+pub(super) struct Arrival {
+    pub(super) facts: Facts,
     pub(super) entry: Entry,
     pub(super) v: Version,
+}
+
+impl Arrival {
+    pub(super) fn of(record: &Record, v: Version) -> Arrival {
+        Arrival {
+            facts: Facts::of(record),
+            entry: Entry::of(record),
+            v,
+        }
+    }
 }
 
 /// What needs a frame.
@@ -168,29 +197,29 @@ impl Memory {
         self.need(v.at, false);
     }
 
-    fn live_count(&mut self, record: &Record, add: bool) {
-        if !record.body.is_deleted() {
-            let live = &mut self.live[index::kind_byte(record.kind) as usize];
+    fn live_count(&mut self, facts: Facts, add: bool) {
+        if !facts.deleted {
+            let live = &mut self.live[index::kind_byte(facts.kind) as usize];
             *live = if add { *live + 1 } else { *live - 1 };
         }
     }
 
-    /// Makes `record` the current version of document `doc`, findable.
-    fn place(&mut self, doc: u32, record: &Record, entry: Entry, v: Version) {
+    /// Makes a version the current one of document `doc`, findable.
+    fn place(&mut self, doc: u32, facts: Facts, entry: Entry, v: Version) {
         self.changes.insert(v.change, doc);
-        self.live_count(record, true);
+        self.live_count(facts, true);
         self.index.add(doc, entry);
         self.hold(v, doc);
     }
 
     /// Takes the current version `old` of document `doc` out of the index and change log.
-    fn unplace(&mut self, doc: u32, old: &Record, v: Version) {
-        self.changes.remove(&v.change);
-        self.live_count(old, false);
-        self.index.remove(doc, &Entry::of(old));
+    fn unplace(&mut self, doc: u32, old: &Arrival) {
+        self.changes.remove(&old.v.change);
+        self.live_count(old.facts, false);
+        self.index.remove(doc, &old.entry);
     }
 
-    /// Takes in a version as `merge` decided; `old` is the current record of the address
+    /// Takes in a version as `merge` decided; `old` is the current version of the address
     /// when it loses that place.
     pub(super) fn take(
         &mut self,
@@ -198,28 +227,28 @@ impl Memory {
         doc: u32,
         new: Arrival,
         m: Merge,
-        old: Option<&Record>,
+        old: Option<&Arrival>,
     ) {
-        let Arrival { record, entry, v } = new;
+        let Arrival { facts, entry, v } = new;
         self.change = self.change.max(v.change);
         self.next_doc = self.next_doc.max(doc + 1);
         let held = self.slots.get(&doc).copied();
         match (m, held) {
             (Merge::New, _) => {
                 self.addresses.insert(akey.into(), doc);
-                *self.authors.entry(record.author).or_default() += 1;
-                self.place(doc, record, entry, v);
+                *self.authors.entry(facts.author).or_default() += 1;
+                self.place(doc, facts, entry, v);
             }
             (Merge::Replace | Merge::Win, Some(slot)) => {
-                let old = old.expect("the record that loses its place is given");
-                self.unplace(doc, old, slot.current);
+                let old = old.expect("the version that loses its place is given");
+                self.unplace(doc, old);
                 if let Some(e) = slot.evidence {
                     self.forget(e);
                 }
                 if m == Merge::Replace {
                     self.forget(slot.current);
                 }
-                self.place(doc, record, entry, v);
+                self.place(doc, facts, entry, v);
             }
             (Merge::Lose { kept: true }, Some(slot)) => {
                 if let Some(e) = slot.evidence {
@@ -244,7 +273,7 @@ impl Memory {
                 self.authors.remove(&old.author);
             }
         }
-        self.unplace(doc, old, slot.current);
+        self.unplace(doc, &Arrival::of(old, slot.current));
         self.forget(slot.current);
         if let Some(e) = slot.evidence {
             self.forget(e);
