@@ -1,5 +1,7 @@
-//! A raw libp2p peer that publishes forged, malformed and oversize records on the topic of a
-//! real node: none is stored or forwarded, and the peer is penalised, then cut off.
+//! Raw libp2p peers against a real node: one publishes forged, malformed and oversize records
+//! on its topic (none is stored or forwarded, and the peer is penalised, then cut off); one
+//! speaks `/maillage/sync/1` and answers fetches with records it was not asked for (the
+//! session ends at once, nothing is taken, the peer is penalised).
 
 #![allow(clippy::unwrap_used)]
 
@@ -178,4 +180,134 @@ async fn forged_malformed_and_oversize_records_go_nowhere() {
     wait_for("the victim's own record on the observer", || {
         (observer.get(&path).status == 200).then_some(())
     });
+}
+
+/// A signed record the victim does not hold.
+fn genuine(i: usize) -> Record {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let body =
+        Body::from_json(Kind::Organisation, json!({"name": format!("Offered {i}")})).unwrap();
+    Record::sign(
+        &key,
+        Kind::Organisation,
+        format!("offered-{i}").parse().unwrap(),
+        1,
+        common::now_ms(),
+        body,
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_peer_that_answers_what_was_not_asked_is_cut_short_and_penalised() {
+    use libp2p::request_response::{self, ProtocolSupport};
+    use maillage_net::sync::{self, Request, Response};
+
+    let root = tempfile::tempdir().unwrap();
+    let victim = Node::start(root.path(), "victim", &["--sync-interval", "2"]);
+    // The responder says it holds five records, and answers every fetch with five others.
+    let held: Vec<Record> = (0..5).map(genuine).collect();
+    let others: Vec<Record> = (5..10).map(genuine).collect();
+    let mut items: Vec<(u64, maillage_core::Hash)> =
+        held.iter().map(|r| (r.time, r.hash())).collect();
+    items.sort();
+    let storage = sync::storage(&items).unwrap();
+    let mut hostile = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::cbor::Behaviour::<Request, Response>::new(
+                [(
+                    libp2p::StreamProtocol::new(sync::PROTOCOL),
+                    ProtocolSupport::Full,
+                )],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    hostile
+        .dial(victim.multiaddr().parse::<libp2p::Multiaddr>().unwrap())
+        .unwrap();
+    let mut fetches = 0;
+    let answered = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) = hostile.select_next_some().await
+            else {
+                continue;
+            };
+            let response = match request {
+                Request::Reconcile(message) => {
+                    Response::Reconcile(sync::respond(&storage, &message).unwrap())
+                }
+                Request::Fetch(_) => {
+                    fetches += 1;
+                    Response::Records(
+                        others
+                            .iter()
+                            .map(|r| sync::Record(r.bytes().to_vec()))
+                            .collect(),
+                    )
+                }
+                Request::Offer(_) => Response::Taken {
+                    accepted: 0,
+                    rejected: 0,
+                },
+            };
+            let _ = hostile.behaviour_mut().send_response(channel, response);
+            if fetches == 1 {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        answered.is_ok(),
+        "the victim never fetched: {}",
+        victim.log()
+    );
+    // The session ends at the first wrong answer: no record of it is taken, the peer is
+    // penalised, and the reason is logged.
+    wait_for("the victim to end the session", || {
+        victim
+            .log()
+            .contains("the peer answered a fetch with 5 records it was not asked for")
+            .then_some(())
+    });
+    assert!(
+        victim.metric("maillage_peer_penalties_total") >= 5,
+        "{}",
+        victim.metrics()
+    );
+    assert_eq!(victim.status()["records"]["organisation"], 0);
+    // Kept driving the swarm a little: no further fetch comes in this session.
+    let more = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request: Request::Fetch(_),
+                        ..
+                    },
+                ..
+            }) = hostile.select_next_some().await
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(more.is_err(), "the victim fetched again within the session");
 }
