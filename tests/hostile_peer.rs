@@ -14,7 +14,7 @@ use futures::StreamExt as _;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, noise, tcp, yamux};
 use maillage_core::{Body, Kind, Record, SigningKey};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn forged(i: usize) -> Vec<u8> {
     let key = SigningKey::from_bytes(&[8; 32]);
@@ -106,7 +106,7 @@ async fn attack(victim: &Node, payloads: Vec<Vec<u8>>) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_malformed_and_oversize_records_go_nowhere() {
     let root = tempfile::tempdir().unwrap();
-    let victim = Node::start(root.path(), "victim", &["--sync-interval", "2"]);
+    let mut victim = Node::start(root.path(), "victim", &["--sync-interval", "2"]);
     let args = ["--sync-interval", "2", "--bootstrap", &victim.multiaddr()];
     let observer = Node::start(root.path(), "observer", &args);
     wait_for("the observer to connect", || {
@@ -180,6 +180,18 @@ async fn forged_malformed_and_oversize_records_go_nowhere() {
     wait_for("the victim's own record on the observer", || {
         (observer.get(&path).status == 200).then_some(())
     });
+    // The bans outlive a restart.
+    let bans: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(victim.dir.join("bans.json")).unwrap())
+            .unwrap();
+    assert!(bans.len() >= 3, "{bans:?}");
+    victim.stop();
+    victim.restart();
+    assert!(
+        victim
+            .log()
+            .contains("bans from before the restart still run")
+    );
 }
 
 /// A signed record the victim does not hold.

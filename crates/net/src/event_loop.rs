@@ -16,6 +16,7 @@ use maillage_store::ingest::{self, Ingest, Rejection, Source};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::bans;
 use crate::behaviour::{Behaviour, BehaviourEvent, GRAYLIST, TOPIC};
 use crate::session::{self, StorageCache};
 use crate::slots::{self, Standing};
@@ -148,6 +149,13 @@ impl EventLoop {
                 dialing: None,
             })
             .collect();
+        let banned = config.bans.as_deref().map(bans::load).unwrap_or_default();
+        if !banned.is_empty() {
+            tracing::info!(
+                peers = banned.len(),
+                "bans from before the restart still run"
+            );
+        }
         let event_loop = EventLoop {
             swarm,
             config,
@@ -161,7 +169,7 @@ impl EventLoop {
             peers: HashMap::new(),
             bootstrap,
             invalid: HashMap::new(),
-            banned: HashMap::new(),
+            banned,
             sessions: 0,
             answers: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERS)),
             validations: Arc::new(tokio::sync::Semaphore::new(MAX_VALIDATIONS)),
@@ -337,6 +345,9 @@ impl EventLoop {
             tracing::warn!(%peer, "banning peer for an hour: too many invalid records");
             Metrics::add(&self.handle.metrics.bans, 1);
             self.banned.insert(peer, Instant::now() + BAN);
+            if let Some(path) = &self.config.bans {
+                bans::save(path, &self.banned);
+            }
             self.invalid.remove(&peer);
             let _ = self.swarm.disconnect_peer_id(peer);
         }

@@ -13,6 +13,7 @@
 //! - `event_loop`: the task that owns the swarm;
 //! - `session`: one sync session with one peer, and the answers to a peer's sessions.
 
+mod bans;
 pub mod behaviour;
 mod event_loop;
 mod session;
@@ -45,6 +46,8 @@ pub struct Config {
     pub max_peers: u32,
     /// Invalid records a peer may send before it is disconnected and banned for an hour.
     pub ban_threshold: u32,
+    /// Where bans are kept across restarts; none: in memory only.
+    pub bans: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             mdns: false,
             max_peers: 50,
             ban_threshold: 10,
+            bans: None,
         }
     }
 }

@@ -262,6 +262,7 @@ impl TryFrom<File> for Config {
             mdns: f.p2p.mdns,
             max_peers: f.p2p.max_peers,
             ban_threshold: f.p2p.ban_threshold,
+            bans: None,
         };
         Ok(Config {
             data_dir: f.data_dir,

@@ -118,13 +118,14 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
             )
         })?;
     let shutdown = CancellationToken::new();
-    let (net, network) = maillage_net::spawn(
-        config.net.clone(),
-        id.keypair(),
-        ingest.clone(),
-        shutdown.clone(),
-    )
-    .context("cannot start the network (is another node using the p2p port? set --listen)")?;
+    let net_config = maillage_net::Config {
+        bans: Some(config.data_dir.join("bans.json")),
+        ..config.net.clone()
+    };
+    let (net, network) =
+        maillage_net::spawn(net_config, id.keypair(), ingest.clone(), shutdown.clone()).context(
+            "cannot start the network (is another node using the p2p port? set --listen)",
+        )?;
     tokio::spawn(release_held(ingest.clone(), shutdown.clone()));
     let state = maillage_api::State::new(
         ingest,
