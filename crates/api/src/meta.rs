@@ -91,6 +91,11 @@ pub(crate) async fn metrics(Extract(state): Extract<State>) -> Result<impl IntoR
                 &m.gossip_published,
             ),
             (
+                "maillage_gossip_flood_dropped_total",
+                "Gossiped records from authors new here, dropped past the relaying peer's allowance (sync brings them later).",
+                &m.gossip_flood_dropped,
+            ),
+            (
                 "maillage_sync_sessions_ok_total",
                 "Sync sessions that completed.",
                 &m.sync_sessions_ok,

@@ -60,6 +60,8 @@ struct Peer {
     synced: Option<Instant>,
     /// Pings in a row it did not answer.
     unanswered: u32,
+    /// What it may still relay from authors new here.
+    new_authors: slots::Bucket,
 }
 
 /// Pings in a row a peer may leave unanswered before its connection is closed: a link cut
@@ -466,6 +468,7 @@ impl EventLoop {
                             last_sync: None,
                             synced: None,
                             unanswered: 0,
+                            new_authors: slots::Bucket::new(Instant::now()),
                         },
                     );
                     if self.make_room() != Some(peer_id) {
@@ -571,9 +574,11 @@ impl EventLoop {
         else {
             return;
         };
-        let Ok(permit) = self.validations.clone().try_acquire_owned() else {
-            // Too many records being checked: drop this one unforwarded, without blame; the
-            // next sync brings it if it is good.
+        let permit = self.validations.clone().try_acquire_owned().ok();
+        let flood = permit.is_some() && !self.new_author_allowed(propagation_source, &message.data);
+        let (Some(permit), false) = (permit, flood) else {
+            // Too many records being checked, or too many new authors from this peer: drop
+            // this one unforwarded, without blame; the next sync brings it if it is good.
             self.swarm
                 .behaviour_mut()
                 .gossipsub
@@ -605,6 +610,26 @@ impl EventLoop {
                 })
                 .await;
         });
+    }
+
+    /// Whether a gossiped record may go on to be checked: always if its author is known
+    /// here, else while the relaying peer's bucket of new authors lasts.
+    fn new_author_allowed(&mut self, peer: PeerId, bytes: &[u8]) -> bool {
+        let Ok(unverified) = maillage_core::Record::decode_unverified(bytes) else {
+            return true; // The check says what is wrong with it.
+        };
+        let author = unverified.record().author;
+        if self.ingest.store().author_count(&author).unwrap_or(0) > 0 {
+            return true;
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return true;
+        };
+        let allowed = p.new_authors.take(Instant::now());
+        if !allowed {
+            Metrics::add(&self.handle.metrics.gossip_flood_dropped, 1);
+        }
+        allowed
     }
 
     fn on_sync(&mut self, event: request_response::Event<sync::Request, sync::Response>) {

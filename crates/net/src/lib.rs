@@ -108,6 +108,8 @@ pub struct PeerStatus {
 pub struct Metrics {
     pub peers: AtomicU64,
     pub gossip_published: AtomicU64,
+    /// Gossiped records from authors new here, past a peer's allowance.
+    pub gossip_flood_dropped: AtomicU64,
     pub sync_sessions_ok: AtomicU64,
     pub sync_sessions_failed: AtomicU64,
     pub sync_bytes_sent: AtomicU64,

@@ -70,3 +70,58 @@ mod tests {
         assert_eq!(evict(&[bootstrap, standing(true, 0, 1, now)], 1), None);
     }
 }
+
+/// Records from authors this node has never seen that one peer may relay by gossip, per
+/// minute, and at once: an honest partner relays a few new networks a day, a flood of
+/// throwaway authors is cut to this. What is cut is not forwarded, and no one is blamed:
+/// sync brings it later, at sync's pace.
+pub(crate) const NEW_AUTHORS_PER_MINUTE: f64 = 60.0;
+const NEW_AUTHORS_BURST: f64 = 120.0;
+
+/// A token bucket for one peer's records from new authors.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    pub(crate) fn new(now: Instant) -> Bucket {
+        Bucket {
+            tokens: NEW_AUTHORS_BURST,
+            at: now,
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
+        let refill =
+            now.saturating_duration_since(self.at).as_secs_f64() * NEW_AUTHORS_PER_MINUTE / 60.0;
+        self.tokens = (self.tokens + refill).min(NEW_AUTHORS_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_burst_then_a_steady_trickle() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(start);
+        let taken = (0..500).filter(|_| bucket.take(start)).count();
+        assert_eq!(taken, NEW_AUTHORS_BURST as usize);
+        // A minute later, a minute's worth more.
+        let later = start + Duration::from_secs(60);
+        let taken = (0..500).filter(|_| bucket.take(later)).count();
+        assert_eq!(taken, NEW_AUTHORS_PER_MINUTE as usize);
+    }
+}
