@@ -49,6 +49,7 @@ struct Bootstrap {
 
 struct Peer {
     address: String,
+    ip: Option<std::net::IpAddr>,
     since: Instant,
     /// Records it brought that the store took, by sync or gossip.
     given: u64,
@@ -365,13 +366,14 @@ impl EventLoop {
                 protected: self.bootstrap.iter().any(|b| b.peer == Some(*id)),
                 given: p.given,
                 since: p.since,
+                ip: p.ip,
             })
             .collect();
         let victim = slots::evict(&standings, self.config.max_peers as usize)?;
         // Gone from the count at once: its connection closes on its own time.
         let given = self.peers.remove(&victim).map_or(0, |p| p.given);
         self.handle.metrics.peers.fetch_sub(1, Ordering::Relaxed);
-        tracing::info!(peer = %victim, given, slots = self.config.max_peers, "all peer slots are taken: letting go of the peer that gave least");
+        tracing::info!(peer = %victim, given, slots = self.config.max_peers, "all peer slots are taken, or one address holds too many: letting go of the peer that gave least");
         let _ = self.swarm.disconnect_peer_id(victim);
         Some(victim)
     }
@@ -461,6 +463,11 @@ impl EventLoop {
                         peer_id,
                         Peer {
                             address: endpoint.get_remote_address().to_string(),
+                            ip: endpoint.get_remote_address().iter().find_map(|p| match p {
+                                libp2p::multiaddr::Protocol::Ip4(ip) => Some(ip.into()),
+                                libp2p::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
+                                _ => None,
+                            }),
                             since: Instant::now(),
                             given: 0,
                             syncing: false,

@@ -5,8 +5,12 @@
 //! least (records by sync or gossip) goes first, and of those that gave as little, the one
 //! connected longest: a newcomer gets the slot of a peer that sat idle, so throwaway
 //! identities that fill every slot and do nothing are pushed out by the first partner that
-//! arrives, while a partner that brought records is never pushed out by them.
+//! arrives, while a partner that brought records is never pushed out by them. And no one
+//! address holds more than [`MAX_PER_IP`] slots: past it, the peer that gave least from that
+//! address goes, whether the slots are full or not.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -20,18 +24,30 @@ pub(crate) struct Standing {
     /// Records it has brought that the store took.
     pub given: u64,
     pub since: Instant,
+    /// The address it connected from, if it is an IP one.
+    pub ip: Option<IpAddr>,
 }
 
-/// The peer to let go so that `slots` are enough, if one must and may go.
+/// Slots one IP address may hold (bootstrap peers aside).
+pub(crate) const MAX_PER_IP: usize = 8;
+
+/// The peer to let go so that `slots` are enough and no address holds too many, if one
+/// must and may go.
 pub(crate) fn evict(peers: &[Standing], slots: usize) -> Option<PeerId> {
+    let open = || peers.iter().filter(|p| !p.protected);
+    let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
+    for ip in open().filter_map(|p| p.ip) {
+        *per_ip.entry(ip).or_default() += 1;
+    }
+    let crowded = |p: &&Standing| p.ip.is_some_and(|ip| per_ip[&ip] > MAX_PER_IP);
+    let least = |p: &&Standing| (p.given, p.since);
+    if let Some(p) = open().filter(crowded).min_by_key(least) {
+        return Some(p.peer);
+    }
     if peers.len() <= slots {
         return None;
     }
-    peers
-        .iter()
-        .filter(|p| !p.protected)
-        .min_by_key(|p| (p.given, p.since))
-        .map(|p| p.peer)
+    open().min_by_key(least).map(|p| p.peer)
 }
 
 #[cfg(test)]
@@ -45,7 +61,26 @@ mod tests {
             protected,
             given,
             since: now - Duration::from_secs(age_s),
+            ip: None,
         }
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share() {
+        let now = Instant::now();
+        let at = |ip: [u8; 4], given, age| Standing {
+            ip: Some(IpAddr::from(ip)),
+            ..standing(false, given, age, now)
+        };
+        let mut peers: Vec<Standing> = (0..MAX_PER_IP as u64)
+            .map(|i| at([192, 0, 2, 1], 10, i))
+            .collect();
+        peers.push(at([198, 51, 100, 7], 0, 99));
+        assert_eq!(evict(&peers, 50), None, "at the limit");
+        let ninth = at([192, 0, 2, 1], 0, 1);
+        peers.push(ninth);
+        // The crowded address loses its least useful peer, though the other gave nothing.
+        assert_eq!(evict(&peers, 50), Some(ninth.peer));
     }
 
     #[test]
