@@ -90,6 +90,9 @@ pub(crate) struct EventLoop {
     answers: Arc<tokio::sync::Semaphore>,
     validations: Arc<tokio::sync::Semaphore>,
     cache: Arc<StorageCache>,
+    /// The transport identities of the authors this node's policy trusts: like bootstrap
+    /// peers, they always keep their slot.
+    trusted: std::collections::HashSet<PeerId>,
 }
 
 impl EventLoop {
@@ -159,6 +162,16 @@ impl EventLoop {
                 "bans from before the restart still run"
             );
         }
+        let trusted = ingest
+            .policy()
+            .trusted
+            .iter()
+            .filter_map(|author| {
+                let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(&author.to_bytes())
+                    .ok()?;
+                Some(libp2p::identity::PublicKey::from(key).to_peer_id())
+            })
+            .collect();
         let event_loop = EventLoop {
             swarm,
             config,
@@ -177,6 +190,7 @@ impl EventLoop {
             answers: Arc::new(tokio::sync::Semaphore::new(MAX_ANSWERS)),
             validations: Arc::new(tokio::sync::Semaphore::new(MAX_VALIDATIONS)),
             cache: Arc::default(),
+            trusted,
         };
         Ok((handle, tokio::spawn(event_loop.run())))
     }
@@ -363,7 +377,8 @@ impl EventLoop {
             .iter()
             .map(|(id, p)| Standing {
                 peer: *id,
-                protected: self.bootstrap.iter().any(|b| b.peer == Some(*id)),
+                protected: self.bootstrap.iter().any(|b| b.peer == Some(*id))
+                    || self.trusted.contains(id),
                 given: p.given,
                 since: p.since,
                 ip: p.ip,

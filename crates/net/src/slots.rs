@@ -1,7 +1,7 @@
 //! Who keeps a connection slot when there are more peers than slots. No I/O: the event
 //! loop asks, and disconnects the answer.
 //!
-//! Bootstrap peers always keep theirs. Of the others, the one that has given this node
+//! Bootstrap peers and the nodes of trusted authors always keep theirs. Of the others, the one that has given this node
 //! least (records by sync or gossip) goes first, and of those that gave as little, the one
 //! connected longest: a newcomer gets the slot of a peer that sat idle, so throwaway
 //! identities that fill every slot and do nothing are pushed out by the first partner that
@@ -19,7 +19,7 @@ use libp2p::PeerId;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Standing {
     pub peer: PeerId,
-    /// A bootstrap peer: never let go.
+    /// A bootstrap peer, or a trusted author's node: never let go.
     pub protected: bool,
     /// Records it has brought that the store took.
     pub given: u64,
