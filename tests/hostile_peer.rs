@@ -323,3 +323,121 @@ async fn a_sync_peer_that_answers_what_was_not_asked_is_cut_short_and_penalised(
     .await;
     assert!(more.is_err(), "the victim fetched again within the session");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_peer_that_floods_offers_or_sends_oversize_frames_gets_busy_and_nothing() {
+    use libp2p::request_response::{self, ProtocolSupport};
+    use maillage_net::sync::{self, Request, Response};
+
+    let root = tempfile::tempdir().unwrap();
+    let victim = Node::start(root.path(), "victim", &["--sync-interval", "60"]);
+    let codec = request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(16 * 1024 * 1024)
+        .set_response_size_maximum(16 * 1024 * 1024);
+    let mut hostile = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::<request_response::cbor::codec::Codec<Request, Response>>::with_codec(
+                codec,
+                [(
+                    libp2p::StreamProtocol::new(sync::PROTOCOL),
+                    ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_max_concurrent_streams(64),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let victim_addr: libp2p::Multiaddr = victim.multiaddr().parse().unwrap();
+    hostile.dial(victim_addr).unwrap();
+    let victim_id = loop {
+        if let SwarmEvent::ConnectionEstablished { peer_id, .. } = hostile.select_next_some().await
+        {
+            break peer_id;
+        }
+    };
+    // Twenty offers at once, each of a hundred valid records: four at a time are taken,
+    // the rest are told the node is busy.
+    let key = SigningKey::from_bytes(&[12; 32]);
+    for batch in 0..20 {
+        let records = (0..100)
+            .map(|i| {
+                let body = Body::from_json(
+                    Kind::Organisation,
+                    json!({"name": format!("Flood {batch} {i}")}),
+                )
+                .unwrap();
+                let id = format!("flood-{batch}-{i}").parse().unwrap();
+                let r =
+                    Record::sign(&key, Kind::Organisation, id, 1, common::now_ms(), body).unwrap();
+                sync::Record(r.bytes().to_vec())
+            })
+            .collect();
+        hostile
+            .behaviour_mut()
+            .send_request(&victim_id, Request::Offer(records));
+    }
+    let (mut taken, mut busy, mut failed) = (0, 0, 0);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while taken + busy + failed < 20 {
+            match hostile.select_next_some().await {
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. },
+                    ..
+                }) => match response {
+                    Response::Taken { .. } => taken += 1,
+                    Response::Refused(why) if why.contains("busy") => busy += 1,
+                    other => panic!("unexpected answer {other:?}"),
+                },
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => {
+                    failed += 1
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("answers: {taken} taken, {busy} busy, {failed} failed"));
+    // Past the sixteen streams a peer may have open, streams are dropped unread.
+    assert!(failed <= 4, "{taken} taken, {busy} busy, {failed} dropped");
+    assert!(taken >= 1 && busy >= 1, "{taken} taken, {busy} busy");
+    let stored = victim.status()["records"]["organisation"].as_u64().unwrap();
+    assert_eq!(
+        stored,
+        100 * taken,
+        "what was taken is stored, nothing else"
+    );
+
+    // An offer over the frame limit: the victim reads no more than the limit, answers
+    // nothing, and goes on serving.
+    let oversize = vec![sync::Record(vec![0xa5; 1024 * 1024]); 6];
+    hostile
+        .behaviour_mut()
+        .send_request(&victim_id, Request::Offer(oversize));
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match hostile.select_next_some().await {
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }) => return,
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. },
+                    ..
+                }) => panic!("an oversize offer was answered: {response:?}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the oversize offer fails");
+    assert_eq!(victim.get("/health").status, 200);
+    assert_eq!(
+        victim.status()["records"]["organisation"].as_u64().unwrap(),
+        stored
+    );
+}

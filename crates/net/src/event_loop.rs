@@ -549,6 +549,8 @@ impl EventLoop {
                 };
                 match result {
                     Ok(_) => p.unanswered = 0,
+                    // A peer without ping says nothing of the link.
+                    Err(ping::Failure::Unsupported) => {}
                     Err(e) => {
                         p.unanswered += 1;
                         if p.unanswered >= MAX_UNANSWERED {
