@@ -84,7 +84,7 @@ impl Held {
 /// Offsets heard at most; and at least, before anything is said.
 const SAMPLES: usize = 64;
 const MIN_SAMPLES: usize = 8;
-/// An offset past this is worth a warning, at most once per [`WARN_EVERY_MS`].
+/// An offset past this is worth a warning (at most every ten minutes).
 pub const WARN_OFFSET_MS: i64 = 5 * 60 * 1000;
 const WARN_EVERY_MS: u64 = 10 * 60 * 1000;
 
