@@ -1,8 +1,9 @@
 //! The HTTP server loop, with the limits that keep a node up when clients misbehave: a cap
 //! on connections (past it, a short 503 and the connection closed), a deadline for a
-//! request's head, a bounded buffer per connection, and a connection cut once nothing has
-//! moved either way for [`IDLE`] (a stalled reader of the event stream, a half-sent request,
-//! an idle keep-alive). Request bodies have their own deadline, where they are read.
+//! request's head (hyper's, which also closes a kept-alive connection that sends no next
+//! request), a bounded buffer per connection, and a connection cut once its writes have
+//! waited [`IDLE`] without a byte going out (a reader of the event stream that stopped
+//! reading). Request bodies have their own deadline, where they are read.
 
 use std::future::Future;
 use std::io;
@@ -17,7 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 
 /// Connections served at once (each needs a file descriptor: the node's limit on open files
@@ -25,8 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub const MAX_CONNECTIONS: usize = 2048;
 /// Time a client has to send a request's head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection on which no byte has moved either way for this long is closed. The event
-/// stream sends a keep-alive comment every 15 s, so a reader that reads is never cut.
+/// A connection whose writes have waited this long without a byte going out is closed.
 pub const IDLE: Duration = Duration::from_secs(45);
 /// What one connection may buffer, in each direction.
 const BUFFER: usize = 64 * 1024;
@@ -81,35 +81,37 @@ async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(answer.as_bytes())).await;
 }
 
-/// A stream that fails once nothing has been read or written for [`IDLE`].
+/// A stream whose writes fail once they have waited [`IDLE`] without a byte going out: a
+/// reader that stopped reading. Reads are left to hyper's head timeout and the body
+/// deadline, so a response that takes long to start (a large export) is not cut.
 struct Idle<T> {
     inner: T,
-    deadline: Pin<Box<Sleep>>,
+    /// Set while a write waits.
+    stalled: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> Idle<T> {
     fn new(inner: T) -> Idle<T> {
         Idle {
             inner,
-            deadline: Box::pin(tokio::time::sleep(IDLE)),
+            stalled: None,
         }
     }
 
-    /// After a step of the inner stream: progress moves the deadline, waiting checks it.
+    /// After a write or flush of the inner stream: bytes out clear the clock, waiting runs it.
     fn watch<R>(&mut self, cx: &mut Context<'_>, step: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
-        match step {
-            Poll::Ready(result) => {
-                self.deadline.as_mut().reset(Instant::now() + IDLE);
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                ready!(self.deadline.as_mut().poll(cx));
-                Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "nothing moved on the connection for a while",
-                )))
-            }
+        if step.is_ready() {
+            self.stalled = None;
+            return step;
         }
+        let deadline = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(IDLE)));
+        ready!(deadline.as_mut().poll(cx));
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client has read nothing for a while",
+        )))
     }
 }
 
@@ -119,9 +121,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Idle<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let step = Pin::new(&mut this.inner).poll_read(cx, buf);
-        this.watch(cx, step)
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
     }
 }
 

@@ -7,9 +7,9 @@
 //! every round. Fresh gossip says how far this node's clock is off ([`ClockWatch`]): the
 //! median of what the last records from peers claim.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use maillage_core::Hash;
+use maillage_core::{Author, Hash};
 
 use crate::ingest::{MAX_FUTURE_MS, Source};
 
@@ -18,23 +18,27 @@ pub const MAX_HOLD_MS: u64 = 24 * 3600 * 1000;
 /// Records held at most, and their bytes.
 pub const MAX_HELD: usize = 10_000;
 pub const MAX_HELD_BYTES: usize = 64 * 1024 * 1024;
+/// Records one author may have held: one key signing ahead cannot take all the room.
+pub const MAX_HELD_PER_AUTHOR: usize = 500;
 
 /// Verified records waiting for their time, by `(time, hash)`.
 #[derive(Debug, Default)]
 pub struct Held {
-    records: BTreeMap<(u64, Hash), (Vec<u8>, Source)>,
+    records: BTreeMap<(u64, Hash), (Vec<u8>, Source, Author)>,
     bytes: usize,
+    per_author: HashMap<Author, usize>,
     /// Changes whenever what is held changes.
     pub generation: u64,
 }
 
 impl Held {
     /// Holds a record whose `time` is ahead of `now`; false if it is too far ahead or there
-    /// is no room.
+    /// is no room, in all or for its author.
     pub fn hold(
         &mut self,
         time: u64,
         hash: Hash,
+        author: Author,
         bytes: Vec<u8>,
         source: Source,
         now: u64,
@@ -45,11 +49,16 @@ impl Held {
         if self.records.contains_key(&(time, hash)) {
             return true;
         }
-        if self.records.len() >= MAX_HELD || self.bytes + bytes.len() > MAX_HELD_BYTES {
+        let of_author = self.per_author.get(&author).copied().unwrap_or(0);
+        if self.records.len() >= MAX_HELD
+            || self.bytes + bytes.len() > MAX_HELD_BYTES
+            || of_author >= MAX_HELD_PER_AUTHOR
+        {
             return false;
         }
         self.bytes += bytes.len();
-        self.records.insert((time, hash), (bytes, source));
+        *self.per_author.entry(author).or_default() += 1;
+        self.records.insert((time, hash), (bytes, source, author));
         self.generation += 1;
         true
     }
@@ -63,8 +72,18 @@ impl Held {
         if !due.is_empty() {
             self.generation += 1;
         }
-        self.bytes -= due.values().map(|(b, _)| b.len()).sum::<usize>();
-        due.into_values().collect()
+        let mut out = Vec::with_capacity(due.len());
+        for (bytes, source, author) in due.into_values() {
+            self.bytes -= bytes.len();
+            if let Some(n) = self.per_author.get_mut(&author) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_author.remove(&author);
+                }
+            }
+            out.push((bytes, source));
+        }
+        out
     }
 
     /// `(time, hash)` of what is held.
@@ -141,18 +160,20 @@ mod tests {
     const NOW: u64 = 1_800_000_000_000;
     const HOUR: u64 = 3_600_000;
 
+    fn author(n: u8) -> Author {
+        Author::from(&maillage_core::SigningKey::from_bytes(&[n; 32]))
+    }
+
     #[test]
     fn held_records_come_out_when_their_time_comes() {
         let mut held = Held::default();
-        let (a, b) = (Hash([1; 32]), Hash([2; 32]));
-        assert!(held.hold(NOW + HOUR, a, vec![1; 10], Source::Sync, NOW));
-        assert!(held.hold(NOW + 2 * HOUR, b, vec![2; 10], Source::Gossip, NOW));
-        assert!(
-            held.hold(NOW + HOUR, a, vec![1; 10], Source::Sync, NOW),
-            "again: held"
-        );
+        let (a, b, x) = (Hash([1; 32]), Hash([2; 32]), author(1));
+        assert!(held.hold(NOW + HOUR, a, x, vec![1; 10], Source::Sync, NOW));
+        assert!(held.hold(NOW + 2 * HOUR, b, x, vec![2; 10], Source::Gossip, NOW));
+        let again = held.hold(NOW + HOUR, a, x, vec![1; 10], Source::Sync, NOW);
+        assert!(again, "held already");
         assert_eq!(held.len(), 2);
-        assert!(!held.hold(NOW + MAX_HOLD_MS + 1, b, vec![], Source::Sync, NOW));
+        assert!(!held.hold(NOW + MAX_HOLD_MS + 1, b, x, vec![], Source::Sync, NOW));
         assert!(held.due(NOW).is_empty());
         // Within the tolerance of its time: it is taken in, not later.
         let due = held.due(NOW + HOUR - MAX_FUTURE_MS);
@@ -161,17 +182,33 @@ mod tests {
         assert_eq!(held.due(NOW + 3 * HOUR).len(), 1);
         assert!(held.is_empty());
         assert_eq!(held.bytes, 0);
+        assert!(held.per_author.is_empty());
     }
 
     #[test]
-    fn holding_is_bounded() {
+    fn holding_is_bounded_in_all_and_per_author() {
         let mut held = Held::default();
-        for i in 0..MAX_HELD as u64 {
+        let hash = |i: usize| {
             let mut h = [0; 32];
-            h[..8].copy_from_slice(&i.to_be_bytes());
-            assert!(held.hold(NOW + HOUR, Hash(h), vec![], Source::Sync, NOW));
+            h[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            Hash(h)
+        };
+        let mut hold = |i: usize, who: u8| {
+            held.hold(NOW + HOUR, hash(i), author(who), vec![], Source::Sync, NOW)
+        };
+        // One author fills its share, and no more.
+        assert!((0..MAX_HELD_PER_AUTHOR).all(|i| hold(i, 0)));
+        assert!(!hold(MAX_HELD_PER_AUTHOR, 0));
+        // Others fill the rest, and then there is no room for anyone.
+        let mut i = MAX_HELD_PER_AUTHOR;
+        for who in 1..=(MAX_HELD / MAX_HELD_PER_AUTHOR) as u8 {
+            for _ in 0..MAX_HELD_PER_AUTHOR {
+                hold(i, who);
+                i += 1;
+            }
         }
-        assert!(!held.hold(NOW + HOUR, Hash([9; 32]), vec![], Source::Sync, NOW));
+        assert!(!hold(i, 250));
+        assert_eq!(held.len(), MAX_HELD);
     }
 
     #[test]

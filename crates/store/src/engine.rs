@@ -231,6 +231,7 @@ impl Log {
                     .and_then(|key| Author::from_bytes(key).ok())
                     .ok_or_else(|| corrupt(at, "a purge frame without an author key".into()))?;
                 m.purged(author, frame.change, at);
+                m.next_doc = m.next_doc.max(frame.doc);
             }
             Ok(())
         })?;
@@ -311,10 +312,14 @@ impl Log {
         // already; one in memory as readers read it.
         let current = |ticket| -> Result<(Outcome, Stored, Ticket), Error> {
             let (doc, slot, staged, _) = held.expect("only a held address can refuse a version");
-            let record = if staged {
-                self.record_at(slot.current.at)?
-            } else {
-                self.stored(doc)?.map(|s| s.record)
+            // A staged current version whose segment compaction has taken was published
+            // first: memory knows where it went.
+            let record = match staged
+                .then(|| self.record_at(slot.current.at))
+                .transpose()?
+            {
+                Some(Some(record)) => Some(record),
+                _ => self.stored(doc)?.map(|s| s.record),
             };
             let record = record.ok_or_else(|| Error::Corrupt {
                 key: format!("document {doc}"),
@@ -716,10 +721,12 @@ impl Log {
             })?;
             olds.push((akey, doc, old.record));
         }
+        // The purge frame carries the next document number: the documents it forgets are
+        // not handed out again after a restart.
         let at = self.segments.append(&Frame::new(
             segments::Kind::Purge,
             change,
-            0,
+            p.next_doc,
             author.to_bytes().to_vec(),
         ))?;
         self.segments.sync()?;

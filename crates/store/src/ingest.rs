@@ -53,7 +53,7 @@ pub enum Rejection {
     Quota { author: String, count: u64 },
     #[error(
         "the record's time is {ahead_s} s ahead of this node's clock (at most 900 s allowed); {}",
-        if *held { "it is held, and taken in when its time comes" } else { "it is too far ahead to hold: check the clock of the node that signed it" }
+        if *held { "it is held (in memory: peers send it again after a restart), and taken in when its time comes" } else { "it is too far ahead to hold: check the clock of the node that signed it" }
     )]
     Future { ahead_s: u64, held: bool },
     #[error(
@@ -171,7 +171,7 @@ impl Ingest {
             by_source.entry(source).or_default().push(bytes);
         }
         for (source, batch) in by_source {
-            self.submit_all(&batch, source);
+            self.take(&batch, source, false);
         }
         n
     }
@@ -213,11 +213,22 @@ impl Ingest {
         batch: &[B],
         source: Source,
     ) -> Vec<Result<Accepted, Rejection>> {
+        self.take(batch, source, true)
+    }
+
+    /// [`Ingest::submit_all`]; `fresh` says the records just arrived (not released after
+    /// being held), so that gossip's times tell of this node's clock.
+    fn take<B: AsRef<[u8]>>(
+        &self,
+        batch: &[B],
+        source: Source,
+        fresh: bool,
+    ) -> Vec<Result<Accepted, Rejection>> {
         // All checks first, then all writes: the writer's lock is taken in one run, while
         // other callers are checking theirs.
         let checked: Vec<Result<Record, Rejection>> = batch
             .iter()
-            .map(|bytes| self.check(bytes.as_ref(), source))
+            .map(|bytes| self.check(bytes.as_ref(), source, fresh))
             .collect();
         let staged: Vec<Result<(Accepted, Ticket), Rejection>> = checked
             .into_iter()
@@ -272,29 +283,22 @@ impl Ingest {
 
     /// What needs nothing but the record: decoding, policy, clock, and the signature. An
     /// outdated version is turned away before its signature is checked.
-    fn check(&self, bytes: &[u8], source: Source) -> Result<Record, Rejection> {
+    fn check(&self, bytes: &[u8], source: Source, fresh: bool) -> Result<Record, Rejection> {
         let unverified = Record::decode_unverified(bytes)?;
         let record = unverified.record();
         if let Some(why) = self.policy.refusal(&record.author) {
             return Err(Rejection::Policy(why));
         }
         let now = now_ms();
-        if source == Source::Gossip {
-            let warning = self
-                .clock
-                .lock()
-                .expect("never panics")
-                .observe(record.time, now);
-            if let Some(offset) = warning {
-                tracing::warn!(offset_ms = offset, "{}", crate::ahead::describe(offset));
-            }
-        }
-        let ahead = record.time.saturating_sub(now);
+        let (time, ahead) = (record.time, record.time.saturating_sub(now));
         if ahead > MAX_FUTURE_MS {
             // Genuine ones are kept for when their time comes; forgeries are not.
-            let (time, hash) = (record.time, record.hash());
+            let (author, hash) = (record.author, record.hash());
             unverified.verify()?;
-            let held = self.held().hold(time, hash, bytes.to_vec(), source, now);
+            self.clock_heard(source, fresh, time, now);
+            let held = self
+                .held()
+                .hold(time, hash, author, bytes.to_vec(), source, now);
             return Err(Rejection::Future {
                 ahead_s: ahead / 1000,
                 held,
@@ -308,7 +312,20 @@ impl Ingest {
                 current: head.seq,
             });
         }
-        Ok(unverified.verify()?)
+        let record = unverified.verify()?;
+        self.clock_heard(source, fresh, time, now);
+        Ok(record)
+    }
+
+    /// Notes what a verified record fresh from gossip says of this node's clock.
+    fn clock_heard(&self, source: Source, fresh: bool, time: u64, now: u64) {
+        if source != Source::Gossip || !fresh {
+            return;
+        }
+        let warning = self.clock.lock().expect("never panics").observe(time, now);
+        if let Some(offset) = warning {
+            tracing::warn!(offset_ms = offset, "{}", crate::ahead::describe(offset));
+        }
     }
 
     /// The quota, then the write; durability is the caller's flush.
@@ -325,6 +342,8 @@ impl Ingest {
         }
         let (outcome, current, ticket) = self.store.apply(record)?;
         if let Outcome::Stale { current } = outcome {
+            // What it lost to is durable before anyone is told of it.
+            self.store.sync(ticket)?;
             return Err(Rejection::Stale {
                 address: address.to_string(),
                 current,

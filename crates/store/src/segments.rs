@@ -448,7 +448,14 @@ impl Segments {
         let file = self
             .file(active.segment)
             .expect("the active segment is in the file list");
-        file.write_at(&bytes, active.len)?;
+        if let Err(e) = file.write_at(&bytes, active.len) {
+            // A write cut short (a full disk) must not leave its part for the next frame's
+            // place, nor in a segment flushed whole at rollover.
+            if file.set_len(active.len).is_err() {
+                self.failed.store(true, Ordering::SeqCst);
+            }
+            return Err(e.into());
+        }
         let at = Location {
             segment: active.segment,
             offset: active.len as u32,

@@ -138,8 +138,8 @@ impl Arrival {
 /// What needs a frame.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Owner {
-    Current(u32),
-    Evidence(u32),
+    /// A version of a document: its current one or its evidence.
+    Version(u32),
     Purge(Author),
 }
 
@@ -300,9 +300,9 @@ impl Memory {
     /// The frames in `segment` that are still needed, and what needs each.
     pub(super) fn frames_in(&self, segment: u32) -> Vec<(Owner, Location)> {
         let versions = self.slots.iter().flat_map(|(doc, slot)| {
-            [(Owner::Current(*doc), Some(slot.current))]
+            [(Owner::Version(*doc), Some(slot.current))]
                 .into_iter()
-                .chain([(Owner::Evidence(*doc), slot.evidence)])
+                .chain([(Owner::Version(*doc), slot.evidence)])
                 .filter_map(|(owner, v)| Some((owner, v?.at)))
         });
         let purges = self
@@ -322,20 +322,27 @@ impl Memory {
     /// another version meanwhile; says whether it did.
     pub(super) fn relocate(&mut self, owner: Owner, from: Location, to: Location) -> bool {
         let at = match owner {
-            Owner::Current(doc) => self.slots.get_mut(&doc).map(|s| &mut s.current.at),
-            Owner::Evidence(doc) => self
-                .slots
-                .get_mut(&doc)
-                .and_then(|s| s.evidence.as_mut())
-                .map(|e| &mut e.at),
-            Owner::Purge(author) => self.purges.get_mut(&author).map(|(_, at)| at),
+            // A version may have changed roles meanwhile (a current one become the evidence
+            // of an equivocation): whichever still lies at `from` moves.
+            Owner::Version(doc) => self.slots.get_mut(&doc).and_then(|s| {
+                [Some(&mut s.current), s.evidence.as_mut()]
+                    .into_iter()
+                    .flatten()
+                    .find(|v| v.at == from)
+                    .map(|v| &mut v.at)
+            }),
+            Owner::Purge(author) => self
+                .purges
+                .get_mut(&author)
+                .map(|(_, at)| at)
+                .filter(|at| **at == from),
         };
         match at {
-            Some(at) if *at == from => {
+            Some(at) => {
                 *at = to;
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
