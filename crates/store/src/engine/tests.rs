@@ -121,3 +121,37 @@ fn compaction_bounds_the_log_and_loses_nothing() {
         .unwrap();
     assert_eq!(current.record.seq, 40);
 }
+
+#[test]
+fn compaction_moves_a_version_that_changed_roles_while_it_was_copied() {
+    use super::memory::{Arrival, Memory, Merge, Owner, Version};
+    let key = SigningKey::from_bytes(&[13; 32]);
+    let (a, b) = (
+        org(&key, "x", 1, json!({"name": "A"})),
+        org(&key, "x", 1, json!({"name": "B"})),
+    );
+    let (low, high) = if a.hash() < b.hash() { (a, b) } else { (b, a) };
+    let at = |segment, offset| Location {
+        segment,
+        offset,
+        len: 100,
+    };
+    let akey = address_key(&high.address());
+    let mut m = Memory::default();
+    let held = Version::of(&high, 1, at(1, 0));
+    m.take(&akey, 0, Arrival::of(&high, held), Merge::New, None);
+    // Compaction lists the current version in segment 1 and copies it to segment 3…
+    let frames = m.frames_in(1);
+    assert_eq!(frames.len(), 1);
+    // …while an equivocating version with a lower hash wins: the copied one becomes evidence.
+    let winner = Version::of(&low, 2, at(2, 0));
+    let old = Arrival::of(&high, held);
+    m.take(&akey, 0, Arrival::of(&low, winner), Merge::Win, Some(&old));
+    assert!(matches!(frames[0].0, Owner::Version(0)));
+    assert!(m.relocate(frames[0].0, at(1, 0), at(3, 0)));
+    let slot = m.slots[&0];
+    assert_eq!(slot.current.at, at(2, 0));
+    assert_eq!(slot.evidence.map(|e| e.at), Some(at(3, 0)));
+    // A version no longer held is not moved.
+    assert!(!m.relocate(Owner::Version(0), at(1, 0), at(4, 0)));
+}
