@@ -361,7 +361,10 @@ impl EventLoop {
         if *count >= self.config.ban_threshold || graylisted {
             tracing::warn!(%peer, "banning peer for an hour: too many invalid records");
             Metrics::add(&self.handle.metrics.bans, 1);
-            self.banned.insert(peer, Instant::now() + BAN);
+            let now = Instant::now();
+            // Bans that ran out go, so that throwaway identities do not pile up.
+            self.banned.retain(|_, until| *until > now);
+            self.banned.insert(peer, now + BAN);
             if let Some(path) = &self.config.bans {
                 bans::save(path, &self.banned);
             }

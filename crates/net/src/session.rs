@@ -25,7 +25,7 @@ impl StorageCache {
         let store = ingest.store();
         let version = (
             store.summary().map_err(|e| e.to_string())?.last_change,
-            ingest.held_items().1,
+            ingest.held_count().1,
         );
         let mut cache = self
             .0
@@ -46,7 +46,7 @@ impl StorageCache {
 /// its clock it holds until their time (so that peers do not send them again every round).
 fn items(ingest: &Ingest) -> Result<Vec<(u64, Hash)>, String> {
     let mut items = ingest.store().items().map_err(|e| e.to_string())?;
-    let (held, _) = ingest.held_items();
+    let held = ingest.held_items();
     if !held.is_empty() {
         items.extend(held);
         items.sort_unstable();
