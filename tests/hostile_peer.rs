@@ -194,6 +194,41 @@ async fn forged_malformed_and_oversize_records_go_nowhere() {
     );
 }
 
+/// A raw libp2p peer that speaks `/maillage/sync/1` and nothing else, with frame limits
+/// far above the node's so that it can send what the node must refuse.
+fn sync_peer() -> libp2p::Swarm<
+    libp2p::request_response::cbor::Behaviour<
+        maillage_net::sync::Request,
+        maillage_net::sync::Response,
+    >,
+> {
+    use libp2p::request_response::{self, ProtocolSupport};
+    let codec = request_response::cbor::codec::Codec::default()
+        .set_request_size_maximum(16 * 1024 * 1024)
+        .set_response_size_maximum(16 * 1024 * 1024);
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                codec,
+                [(
+                    libp2p::StreamProtocol::new(maillage_net::sync::PROTOCOL),
+                    ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_max_concurrent_streams(64),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
 /// A signed record the victim does not hold.
 fn genuine(i: usize) -> Record {
     let key = SigningKey::from_bytes(&[9; 32]);
@@ -212,7 +247,7 @@ fn genuine(i: usize) -> Record {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_peer_that_answers_what_was_not_asked_is_cut_short_and_penalised() {
-    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::request_response;
     use maillage_net::sync::{self, Request, Response};
 
     let root = tempfile::tempdir().unwrap();
@@ -224,26 +259,7 @@ async fn a_sync_peer_that_answers_what_was_not_asked_is_cut_short_and_penalised(
         held.iter().map(|r| (r.time, r.hash())).collect();
     items.sort();
     let storage = sync::storage(&items).unwrap();
-    let mut hostile = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::cbor::Behaviour::<Request, Response>::new(
-                [(
-                    libp2p::StreamProtocol::new(sync::PROTOCOL),
-                    ProtocolSupport::Full,
-                )],
-                request_response::Config::default(),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut hostile = sync_peer();
     hostile
         .dial(victim.multiaddr().parse::<libp2p::Multiaddr>().unwrap())
         .unwrap();
@@ -326,35 +342,12 @@ async fn a_sync_peer_that_answers_what_was_not_asked_is_cut_short_and_penalised(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_peer_that_floods_offers_or_sends_oversize_frames_gets_busy_and_nothing() {
-    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::request_response;
     use maillage_net::sync::{self, Request, Response};
 
     let root = tempfile::tempdir().unwrap();
     let victim = Node::start(root.path(), "victim", &["--sync-interval", "60"]);
-    let codec = request_response::cbor::codec::Codec::default()
-        .set_request_size_maximum(16 * 1024 * 1024)
-        .set_response_size_maximum(16 * 1024 * 1024);
-    let mut hostile = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::<request_response::cbor::codec::Codec<Request, Response>>::with_codec(
-                codec,
-                [(
-                    libp2p::StreamProtocol::new(sync::PROTOCOL),
-                    ProtocolSupport::Full,
-                )],
-                request_response::Config::default().with_max_concurrent_streams(64),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut hostile = sync_peer();
     let victim_addr: libp2p::Multiaddr = victim.multiaddr().parse().unwrap();
     hostile.dial(victim_addr).unwrap();
     let victim_id = loop {
