@@ -25,13 +25,15 @@ pub(crate) async fn not_found() -> Error {
 pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>, Error> {
     let store = state.ingest.store().clone();
     let summary = blocking(move || Ok(store.summary()?)).await?;
-    let peers = match &state.net {
-        Some(net) => net
-            .peers()
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?,
-        None => vec![],
+    let net = match &state.net {
+        Some(net) => Some(
+            net.status()
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        ),
+        None => None,
     };
+    let (peers, alone) = net.map_or((vec![], None), |n| (n.peers, n.alone));
     let records: serde_json::Map<String, Value> = summary
         .records
         .iter()
@@ -44,6 +46,7 @@ pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>
         "versions": summary.versions,
         "peers": peers.len(),
         "peer_list": peers,
+        "network_warning": alone,
         "state_digest": summary.digest,
         "last_change": summary.last_change,
         "clock": clock(&state),
@@ -144,6 +147,21 @@ pub(crate) async fn metrics(Extract(state): Extract<State>) -> Result<impl IntoR
                     value.load(Ordering::Relaxed)
                 );
             }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP maillage_sync_failed_by_peer_total Sync sessions that failed, by peer.\n# TYPE maillage_sync_failed_by_peer_total counter"
+        );
+        for (peer, n) in m
+            .sync_failed_by_peer
+            .lock()
+            .expect("no one panics holding it")
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "maillage_sync_failed_by_peer_total{{peer=\"{peer}\"}} {n}"
+            );
         }
     }
     let counters = state.ingest.counters();

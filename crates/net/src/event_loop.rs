@@ -12,15 +12,16 @@ use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, noise, ping, tcp, yamux};
-use maillage_store::ingest::{self, Ingest, Rejection, Source};
+use maillage_store::ingest::{self, Ingest, Rejection, Source, now_ms};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::bans;
 use crate::behaviour::{Behaviour, BehaviourEvent, GRAYLIST, TOPIC};
+use crate::peer_book::PeerBook;
 use crate::session::{self, StorageCache};
 use crate::slots::{self, Standing};
-use crate::{Command, Config, Error, Handle, Metrics, PeerStatus, SyncReport, sync};
+use crate::{Command, Config, Error, Handle, Metrics, NetStatus, PeerStatus, SyncReport, sync};
 
 /// Commands waiting for the loop.
 const COMMAND_BUFFER: usize = 256;
@@ -68,8 +69,72 @@ struct Peer {
 /// Pings in a row a peer may leave unanswered before its connection is closed: a link cut
 /// without a reset (a partition that keeps TCP up) is noticed, and the peer redialled.
 const MAX_UNANSWERED: u32 = 2;
-/// Sync intervals without a successful session after which a peer is flagged as stale.
+/// Sync intervals without a successful session after which a peer is flagged as stale, and
+/// without any peer after which the node warns that it is alone.
 const STALE_AFTER: u32 = 3;
+
+/// How long the node has been without a peer, and what it tried meanwhile.
+#[derive(Debug)]
+struct Alone {
+    since: Option<Instant>,
+    warned: bool,
+    /// The last failure of each address or peer dialled: what the warning names.
+    tried: std::collections::BTreeMap<String, String>,
+}
+
+/// The deepest cause of an error: `Connection refused (os error 111)` rather than the
+/// layers of transport wrapping around it.
+fn cause(error: &dyn std::error::Error) -> String {
+    let mut deepest = error;
+    while let Some(source) = deepest.source() {
+        deepest = source;
+    }
+    deepest.to_string()
+}
+
+/// Refuses a listen address whose port another process holds. libp2p listens with
+/// `SO_REUSEPORT` (so that dials can leave from the listening port), which would let a
+/// second node share the port quietly; a plain bind first, without it, is refused instead.
+fn exclusive(addr: &Multiaddr) -> Result<(), Error> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = addr.iter();
+    let ip: std::net::IpAddr = match parts.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let Some(Protocol::Tcp(port)) = parts.next() else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    match std::net::TcpListener::bind((ip, port)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::Listen {
+            addr: addr.clone(),
+            reason: if e.kind() == std::io::ErrorKind::AddrInUse {
+                format!(
+                    "port {port} is in use by another program (another node on this machine?); stop it, or set another port with --listen or p2p.listen"
+                )
+            } else {
+                format!("{e}; set another address with --listen or p2p.listen")
+            },
+        }),
+    }
+}
+
+/// Why a dial failed, address by address.
+fn dial_failure(error: &libp2p::swarm::DialError) -> String {
+    match error {
+        libp2p::swarm::DialError::Transport(attempts) => attempts
+            .iter()
+            .map(|(addr, e)| format!("{addr}: {}", cause(e)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => cause(other),
+    }
+}
 
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -93,6 +158,8 @@ pub(crate) struct EventLoop {
     /// The transport identities of the authors this node's policy trusts: like bootstrap
     /// peers, they always keep their slot.
     trusted: std::collections::HashSet<PeerId>,
+    book: PeerBook,
+    alone: Alone,
 }
 
 impl EventLoop {
@@ -122,6 +189,7 @@ impl EventLoop {
             .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
             .build();
         for addr in &config.listen {
+            exclusive(addr)?;
             swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
                 addr: addr.clone(),
                 reason: e.to_string(),
@@ -172,6 +240,7 @@ impl EventLoop {
                 Some(libp2p::identity::PublicKey::from(key).to_peer_id())
             })
             .collect();
+        let book = PeerBook::load(config.peer_book.clone(), now_ms());
         let event_loop = EventLoop {
             swarm,
             config,
@@ -191,6 +260,12 @@ impl EventLoop {
             validations: Arc::new(tokio::sync::Semaphore::new(MAX_VALIDATIONS)),
             cache: Arc::default(),
             trusted,
+            book,
+            alone: Alone {
+                since: Some(Instant::now()),
+                warned: false,
+                tried: std::collections::BTreeMap::new(),
+            },
         };
         Ok((handle, tokio::spawn(event_loop.run())))
     }
@@ -200,6 +275,13 @@ impl EventLoop {
         sync_timer.tick().await;
         let mut redial = tokio::time::interval(Duration::from_millis(500));
         let mut discovery = tokio::time::interval(Duration::from_secs(60));
+        if self.book.len() > 0 {
+            tracing::info!(
+                peers = self.book.len(),
+                "dialling the peers met before, beside the bootstrap peers"
+            );
+            self.dial_book();
+        }
         loop {
             tokio::select! {
                 biased;
@@ -211,15 +293,20 @@ impl EventLoop {
                 _ = redial.tick() => self.redial(),
                 _ = discovery.tick() => {
                     let _ = self.swarm.behaviour_mut().kad.bootstrap();
+                    if self.peers.is_empty() {
+                        self.dial_book();
+                    }
+                    self.book.save();
                 }
             }
         }
+        self.book.save();
         tracing::info!("network stopped");
     }
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Peers(reply) => {
+            Command::Status(reply) => {
                 let peers = self
                     .peers
                     .iter()
@@ -231,7 +318,8 @@ impl EventLoop {
                             > self.config.sync_interval * STALE_AFTER,
                     })
                     .collect();
-                let _ = reply.send(peers);
+                let alone = self.alone_warning();
+                let _ = reply.send(NetStatus { peers, alone });
             }
             Command::ListenAddrs(reply) => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
@@ -282,6 +370,18 @@ impl EventLoop {
                 self.sessions -= 1;
                 let metrics = &self.handle.metrics;
                 let ok = report.error.is_none();
+                match &report.error {
+                    Some(error) => {
+                        tracing::warn!(%peer, %error, records_in = report.records_in, records_out = report.records_out, bytes_in = report.bytes_received, bytes_out = report.bytes_sent, "sync session failed")
+                    }
+                    // A round that moved nothing is only worth a line when debugging.
+                    None if report.records_in + report.records_out == 0 => {
+                        tracing::debug!(%peer, bytes_in = report.bytes_received, bytes_out = report.bytes_sent, "sync session: nothing to exchange")
+                    }
+                    None => {
+                        tracing::info!(%peer, records_in = report.records_in, records_out = report.records_out, bytes_in = report.bytes_received, bytes_out = report.bytes_sent, ms = report.duration_ms, "sync session")
+                    }
+                }
                 Metrics::add(
                     if ok {
                         &metrics.sync_sessions_ok
@@ -294,6 +394,9 @@ impl EventLoop {
                 Metrics::add(&metrics.sync_bytes_received, report.bytes_received);
                 Metrics::add(&metrics.sync_records_in, report.records_in);
                 Metrics::add(&metrics.sync_records_out, report.records_out);
+                if !ok {
+                    metrics.failed_with(peer);
+                }
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.syncing = false;
                     p.given += report.records_in;
@@ -369,6 +472,7 @@ impl EventLoop {
                 bans::save(path, &self.banned);
             }
             self.invalid.remove(&peer);
+            self.book.forget(&peer);
             let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
@@ -429,8 +533,69 @@ impl EventLoop {
         }
     }
 
+    /// Dials the peers met before that are not connected.
+    fn dial_book(&mut self) {
+        for (peer, addrs) in self.book.dialable() {
+            if peer == *self.swarm.local_peer_id()
+                || self.swarm.is_connected(&peer)
+                || self.is_banned(&peer)
+            {
+                continue;
+            }
+            if let Err(e) = self
+                .swarm
+                .dial(DialOpts::peer_id(peer).addresses(addrs).build())
+            {
+                self.alone.tried.insert(peer.to_string(), cause(&e));
+            }
+        }
+    }
+
+    /// After a few sync intervals without any peer: what the node tried, in plain words.
+    fn alone_warning(&self) -> Option<String> {
+        let since = self.alone.since?;
+        let after = self.config.sync_interval * STALE_AFTER;
+        if since.elapsed() < after {
+            return None;
+        }
+        let secs = since.elapsed().as_secs();
+        let waited = if secs >= 120 {
+            format!("{} min", secs / 60)
+        } else {
+            format!("{secs} s")
+        };
+        if self.bootstrap.is_empty() && self.book.len() == 0 {
+            return Some(format!(
+                "no peer for {waited}, and none to try: name two or three partner nodes in p2p.bootstrap (or --bootstrap), or open this node's p2p port to them"
+            ));
+        }
+        let mut tried: Vec<String> = self
+            .alone
+            .tried
+            .iter()
+            .take(5)
+            .map(|(what, why)| format!("{what} ({why})"))
+            .collect();
+        if self.alone.tried.len() > 5 {
+            tried.push(format!("and {} more", self.alone.tried.len() - 5));
+        }
+        Some(format!(
+            "no peer for {waited}: tried {} bootstrap peer(s) and {} peer(s) met before{}{}; check that they are up and that their p2p port is open to this node, or add others to p2p.bootstrap",
+            self.bootstrap.len(),
+            self.book.len(),
+            if tried.is_empty() { "" } else { ": " },
+            tried.join(", ")
+        ))
+    }
+
     fn redial(&mut self) {
         let now = Instant::now();
+        if !self.alone.warned
+            && let Some(warning) = self.alone_warning()
+        {
+            tracing::warn!("{warning}");
+            self.alone.warned = true;
+        }
         for b in &mut self.bootstrap {
             let connected = b.peer.is_some_and(|p| self.swarm.is_connected(&p));
             b.connected = connected;
@@ -474,6 +639,13 @@ impl EventLoop {
                         b.backoff = BACKOFF_MIN;
                     }
                 }
+                self.alone.since = None;
+                self.alone.tried.remove(&peer_id.to_string());
+                self.book.connected(peer_id, now_ms());
+                if endpoint.is_dialer() {
+                    self.book
+                        .learn(peer_id, [endpoint.get_remote_address().clone()], now_ms());
+                }
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, address = %endpoint.get_remote_address(), "peer connected");
                     self.handle.metrics.peers.fetch_add(1, Ordering::Relaxed);
@@ -507,9 +679,19 @@ impl EventLoop {
                 cause,
                 ..
             } => {
-                tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
+                let why = cause
+                    .as_ref()
+                    .map_or_else(|| "closed".to_owned(), |e| self::cause(e));
+                tracing::info!(peer = %peer_id, cause = %why, "peer disconnected");
                 if self.peers.remove(&peer_id).is_some() {
                     self.handle.metrics.peers.fetch_sub(1, Ordering::Relaxed);
+                }
+                if self.peers.is_empty() && self.alone.since.is_none() {
+                    self.alone = Alone {
+                        since: Some(Instant::now()),
+                        warned: false,
+                        tried: std::collections::BTreeMap::new(),
+                    };
                 }
                 let now = Instant::now();
                 for b in &mut self.bootstrap {
@@ -521,13 +703,24 @@ impl EventLoop {
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
+                peer_id,
                 error,
-                ..
             } => {
                 let now = Instant::now();
+                let why = dial_failure(&error);
+                let bootstrap = self
+                    .bootstrap
+                    .iter()
+                    .find(|b| b.dialing == Some(connection_id));
+                let what = match (bootstrap, peer_id) {
+                    (Some(b), _) => b.addr.to_string(),
+                    (None, Some(peer)) => peer.to_string(),
+                    (None, None) => "an address".to_owned(),
+                };
+                self.alone.tried.insert(what, why.clone());
                 for b in &mut self.bootstrap {
                     if b.dialing == Some(connection_id) {
-                        tracing::debug!(addr = %b.addr, %error, "bootstrap peer unreachable");
+                        tracing::debug!(addr = %b.addr, error = %why, "bootstrap peer unreachable");
                         b.dialing = None;
                         b.next_attempt = now + b.backoff;
                         b.backoff = (b.backoff * 2).min(BACKOFF_MAX);
@@ -569,11 +762,18 @@ impl EventLoop {
                 if info.protocol_version != crate::behaviour::IDENTIFY_PROTOCOL {
                     return;
                 }
+                self.book
+                    .learn(peer_id, info.listen_addrs.iter().cloned(), now_ms());
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
-            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer, addresses, ..
+            }) => {
+                if !self.is_banned(&peer) {
+                    self.book.learn(peer, addresses.into_vec(), now_ms());
+                }
                 let wanted = (self.peers.len() as u32) < self.config.max_peers;
                 if wanted && !self.swarm.is_connected(&peer) && !self.is_banned(&peer) {
                     let _ = self.swarm.dial(peer);

@@ -16,6 +16,7 @@
 mod bans;
 pub mod behaviour;
 mod event_loop;
+mod peer_book;
 mod session;
 mod slots;
 pub mod sync;
@@ -48,6 +49,9 @@ pub struct Config {
     pub ban_threshold: u32,
     /// Where bans are kept across restarts; none: in memory only.
     pub bans: Option<std::path::PathBuf>,
+    /// Where the peers met are kept across restarts, to be dialled at start beside the
+    /// bootstrap peers; none: in memory only.
+    pub peer_book: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             max_peers: 50,
             ban_threshold: 10,
             bans: None,
+            peer_book: None,
         }
     }
 }
@@ -103,6 +108,17 @@ pub struct PeerStatus {
     pub stale: bool,
 }
 
+/// The network as `/api/v1/status` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetStatus {
+    pub peers: Vec<PeerStatus>,
+    /// Set once the node has had no peer for a few sync intervals: what it tried.
+    pub alone: Option<String>,
+}
+
+/// Most peers whose failed sync sessions are counted apart; the rest are counted together.
+const MAX_FAILURE_PEERS: usize = 1024;
+
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -118,16 +134,32 @@ pub struct Metrics {
     pub sync_records_out: AtomicU64,
     pub penalties: AtomicU64,
     pub bans: AtomicU64,
+    /// Failed sync sessions by peer id (`other` past [`MAX_FAILURE_PEERS`] peers).
+    pub sync_failed_by_peer: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Metrics {
+    pub(crate) fn failed_with(&self, peer: PeerId) {
+        let mut by_peer = self
+            .sync_failed_by_peer
+            .lock()
+            .expect("no one panics holding it");
+        let key = peer.to_string();
+        let key = if by_peer.contains_key(&key) || by_peer.len() < MAX_FAILURE_PEERS {
+            key
+        } else {
+            "other".to_owned()
+        };
+        *by_peer.entry(key).or_default() += 1;
+    }
+
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 }
 
 pub(crate) enum Command {
-    Peers(oneshot::Sender<Vec<PeerStatus>>),
+    Status(oneshot::Sender<NetStatus>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Request {
         peer: PeerId,
@@ -184,9 +216,9 @@ impl Handle {
         rx.await.map_err(|_| Error::Stopped)
     }
 
-    /// Connected peers and their last sync.
-    pub async fn peers(&self) -> Result<Vec<PeerStatus>, Error> {
-        self.ask(Command::Peers).await
+    /// Connected peers and their last sync, and a warning if the node is alone.
+    pub async fn status(&self) -> Result<NetStatus, Error> {
+        self.ask(Command::Status).await
     }
 
     /// The addresses the node listens on, once bound.

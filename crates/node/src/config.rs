@@ -262,7 +262,8 @@ impl TryFrom<File> for Config {
             mdns: f.p2p.mdns,
             max_peers: f.p2p.max_peers,
             ban_threshold: f.p2p.ban_threshold,
-            bans: None,
+            bans: Some(f.data_dir.join("bans.json")),
+            peer_book: Some(f.data_dir.join("peers.json")),
         };
         Ok(Config {
             data_dir: f.data_dir,

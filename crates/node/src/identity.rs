@@ -2,7 +2,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -55,9 +55,10 @@ fn create_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
+        .with_context(|| unwritable(path))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| unwritable(path))?;
     Ok(())
 }
 
@@ -71,8 +72,14 @@ pub fn init(dir: &Path) -> anyhow::Result<Identity> {
             key_path.display()
         );
     }
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    if !dir.exists() {
+        // Private from the start; a folder that exists already keeps the mode its owner gave it.
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| unwritable(dir))?;
+    }
     let key = SigningKey::from_bytes(&random_32()?);
     // A weak key cannot come out of 32 random bytes fed through SHA-512, but check anyway:
     // every record this key signs would be refused.
@@ -84,10 +91,17 @@ pub fn init(dir: &Path) -> anyhow::Result<Identity> {
     }
     let config_path = dir.join(CONFIG_FILE);
     if !config_path.exists() {
-        fs::write(&config_path, DEFAULT_CONFIG)
-            .with_context(|| format!("cannot write {}", config_path.display()))?;
+        fs::write(&config_path, DEFAULT_CONFIG).with_context(|| unwritable(&config_path))?;
     }
     Ok(Identity { key })
+}
+
+/// What to say when the node cannot write where it must.
+pub fn unwritable(path: &Path) -> String {
+    format!(
+        "cannot write {}: the user running the node must own it (or its folder); fix it (`chown`), or choose another data folder with --data-dir or MAILLAGE_DATA_DIR",
+        path.display()
+    )
 }
 
 /// Refuses a secret file that group or others can read.

@@ -186,9 +186,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init { data_dir } => {
             let id = identity::init(&data_dir)?;
-            println!("created a node in {}", data_dir.display());
+            let dir = data_dir.display();
+            println!("created a node in {dir}");
             println!("did:     {}", id.did());
             println!("peer id: {}", id.peer_id());
+            println!(
+                "\nNext:\n\
+                 - keep {dir}/{key} safe: it is this network's signature; back the node up with `maillage backup`\n\
+                 - the API token for writes is in {dir}/{token}\n\
+                 - name two or three partner nodes under [p2p] bootstrap in {dir}/{config}\n\
+                 \x20 (their /ip4/…/tcp/7700/p2p/<peer id>), and open the p2p port (7700) to them\n\
+                 - start it: maillage run --data-dir {dir}\n\
+                 - check it: maillage doctor --data-dir {dir}",
+                key = identity::KEY_FILE,
+                token = identity::TOKEN_FILE,
+                config = identity::CONFIG_FILE,
+            );
         }
         Command::Id { data_dir } => {
             let id = identity::load(&data_dir)?;

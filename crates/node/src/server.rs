@@ -23,8 +23,10 @@ const DEMO: &str = include_str!("../../../config/examples/sse-networks.json");
 pub fn init_logs(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("maillage=info"));
+    // Colours for a person at a terminal; plain text for a log file or the journal.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if config.json_logs {
         builder.json().init();
@@ -86,10 +88,15 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     };
     let token = token(&config)?;
     let store_dir = config.data_dir.join("store");
-    let store = Arc::new(
-        Engine::open(&store_dir)
-            .with_context(|| format!("cannot open the store in {}", store_dir.display()))?,
-    );
+    let store = Arc::new(Engine::open(&store_dir).map_err(|e| {
+        match e {
+            maillage_store::Error::Io(e) => {
+                anyhow::anyhow!(e).context(identity::unwritable(&store_dir))
+            }
+            other => anyhow::anyhow!(other)
+                .context(format!("cannot open the store in {}", store_dir.display())),
+        }
+    })?);
     let policy = Policy {
         mode: config.mode,
         own: id.author(),
@@ -113,19 +120,19 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| {
             format!(
-                "cannot listen on {} (is another node running there? set --http)",
-                config.http
+                "cannot serve the HTTP API on {http}: is another node, or another program, using port {port}? Stop it, or set another address with --http or http.listen",
+                http = config.http,
+                port = config.http.port()
             )
         })?;
     let shutdown = CancellationToken::new();
-    let net_config = maillage_net::Config {
-        bans: Some(config.data_dir.join("bans.json")),
-        ..config.net.clone()
-    };
-    let (net, network) =
-        maillage_net::spawn(net_config, id.keypair(), ingest.clone(), shutdown.clone()).context(
-            "cannot start the network (is another node using the p2p port? set --listen)",
-        )?;
+    let (net, network) = maillage_net::spawn(
+        config.net.clone(),
+        id.keypair(),
+        ingest.clone(),
+        shutdown.clone(),
+    )
+    .context("cannot start the network")?;
     tokio::spawn(release_held(ingest.clone(), shutdown.clone()));
     let state = maillage_api::State::new(
         ingest,
