@@ -9,9 +9,11 @@
 //! - `export`: GeoJSON, CSV, JSON-LD exports and Murmurations profiles;
 //! - `meta`: health, status, metrics, the OpenAPI document, the page and its map data
 //!   (`assets/`, embedded in the binary);
+//! - `backup`: a copy of the store, streamed while the node goes on;
 //! - `http_metrics`: request latency histograms;
 //! - [`Error`]: the one mapping of failures to statuses.
 
+mod backup;
 mod error;
 mod export;
 mod http_metrics;
@@ -121,6 +123,7 @@ pub fn router(state: State) -> Router {
         .route("/metrics", get(meta::metrics))
         .route("/api/v1/openapi.json", get(meta::openapi))
         .route("/api/v1/status", get(meta::status))
+        .route("/api/v1/backup", get(backup::backup))
         .route("/api/v1/records", axum::routing::post(records::post))
         .route(
             "/api/v1/records/batch",

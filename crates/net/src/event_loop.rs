@@ -95,7 +95,7 @@ fn cause(error: &dyn std::error::Error) -> String {
 /// Refuses a listen address whose port another process holds. libp2p listens with
 /// `SO_REUSEPORT` (so that dials can leave from the listening port), which would let a
 /// second node share the port quietly; a plain bind first, without it, is refused instead.
-fn exclusive(addr: &Multiaddr) -> Result<(), Error> {
+pub fn exclusive(addr: &Multiaddr) -> Result<(), Error> {
     use libp2p::multiaddr::Protocol;
     let mut parts = addr.iter();
     let ip: std::net::IpAddr = match parts.next() {

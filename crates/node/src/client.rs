@@ -101,6 +101,20 @@ impl Remote {
         Ok(())
     }
 
+    /// An authenticated GET whose body is read as it comes.
+    pub fn get_stream(&self, path: &str) -> anyhow::Result<impl std::io::Read> {
+        let response = Self::agent()
+            .get(format!("{}{path}", self.node))
+            .header("authorization", format!("Bearer {}", self.token()?))
+            .call()
+            .with_context(|| format!("cannot reach the node at {}", self.node))?;
+        if !response.status().is_success() {
+            self.answer(Ok(response))?;
+            bail!("the node refused");
+        }
+        Ok(response.into_body().into_reader())
+    }
+
     /// This node's did, to address its own records.
     pub fn did(&self) -> anyhow::Result<String> {
         let status = self.get("/api/v1/status")?;

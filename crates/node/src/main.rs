@@ -5,14 +5,18 @@
 //! - `config`: defaults → `config.toml` → `MAILLAGE_*` → flags;
 //! - `identity`: the key and token files;
 //! - `client`: the editing commands, over the node's HTTP API;
-//! - `import`: member lists (CSV, Murmurations) through that API.
+//! - `import`: member lists (CSV, Murmurations) through that API;
+//! - `backup`: a copy of a running node, and a new data folder from one;
+//! - `doctor`: what stands in the way of a node's running well.
 
 // Doc comments here are clap's help texts, written for a terminal: `<data-dir>` is a
 // placeholder, not HTML.
 #![allow(rustdoc::invalid_html_tags)]
 
+mod backup;
 mod client;
 mod config;
+mod doctor;
 mod identity;
 mod import;
 mod server;
@@ -56,6 +60,26 @@ enum Command {
         /// Load the sample dataset of international SSE networks.
         #[arg(long)]
         demo: bool,
+    },
+    /// Copy a running node (its records, key and settings) into a new folder.
+    Backup {
+        /// The new folder.
+        to: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Make a new data folder from a backup, checked against what the backup held.
+    Restore {
+        /// The backup's folder.
+        from: PathBuf,
+        /// The new data folder.
+        #[arg(long, env = "MAILLAGE_DATA_DIR", default_value = "maillage-data")]
+        data_dir: PathBuf,
+    },
+    /// Check a node's settings, files, ports, clock, peers and disk, and say what to fix.
+    Doctor {
+        #[command(flatten)]
+        overrides: config::Overrides,
     },
     /// Show a running node's status.
     Status {
@@ -215,6 +239,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(server::run(config, demo))?;
         }
+        Command::Backup { to, remote } => backup::backup(&remote, &to)?,
+        Command::Restore { from, data_dir } => backup::restore(&from, &data_dir)?,
+        Command::Doctor { overrides } => doctor::run(overrides)?,
         Command::Status { remote } => client::print(&remote.get("/api/v1/status")?)?,
         Command::Org { command, remote } => match command {
             Org::Put { id, file } => client::print(&client::put(

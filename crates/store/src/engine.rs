@@ -32,7 +32,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::disk::{Disk, Folder};
 use crate::index::{self, Entry, Term, address_key};
-use crate::segments::{self, Frame, Location, Segments};
+use crate::segments::{self, Frame, Location, Segments, Snapshot};
 use crate::{Confirmation, Error, Outcome, Page, Query, Store, Stored, Summary, Ticket};
 use memory::{Arrival, Memory, Merge, Slot, Version, merge, outcome};
 
@@ -543,6 +543,10 @@ impl Store for Engine {
 
     fn purge_author(&self, author: &Author) -> Result<u64, Error> {
         self.log.purge_author(author)
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, Error> {
+        Ok(self.log.segments.snapshot())
     }
 }
 

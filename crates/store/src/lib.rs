@@ -24,6 +24,7 @@ mod segments;
 use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 
 pub use engine::Engine;
+pub use segments::{Snapshot, SnapshotFile};
 
 /// A storage failure: our fault or the disk's, never the input's.
 #[derive(Debug, thiserror::Error)]
@@ -183,4 +184,8 @@ pub trait Store: Send + Sync + 'static {
     fn author_count(&self, author: &Author) -> Result<u64, Error>;
     /// Forgets everything an author wrote; returns how many addresses went.
     fn purge_author(&self, author: &Author) -> Result<u64, Error>;
+    /// The store folder's files as they are durable now, for a backup taken while the
+    /// node goes on: opened elsewhere, the copy holds every version acknowledged before
+    /// this was called.
+    fn snapshot(&self) -> Result<Snapshot, Error>;
 }

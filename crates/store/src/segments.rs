@@ -208,9 +208,8 @@ impl Seal {
         })
     }
 
-    /// Writes down that the log is durable up to `sealed`, durably.
-    fn write(&mut self, sealed: Sealed) -> std::io::Result<()> {
-        let generation = self.generation + 1;
+    /// The slot that says the log is durable up to `sealed`, and where it goes.
+    fn slot(generation: u64, sealed: Sealed) -> (Vec<u8>, u64) {
         let mut slot = Vec::with_capacity(32);
         slot.extend_from_slice(SEAL_MAGIC);
         slot.extend_from_slice(&generation.to_be_bytes());
@@ -218,12 +217,54 @@ impl Seal {
         slot.extend_from_slice(&sealed.len.to_be_bytes());
         let sum: [u8; 32] = Sha256::digest(&slot).into();
         slot.extend_from_slice(&sum[..8]);
-        self.file
-            .write_at(&slot, SLOTS[(generation % 2) as usize])?;
+        (slot, SLOTS[(generation % 2) as usize])
+    }
+
+    /// Writes down that the log is durable up to `sealed`, durably.
+    fn write(&mut self, sealed: Sealed) -> std::io::Result<()> {
+        let generation = self.generation + 1;
+        let (slot, at) = Seal::slot(generation, sealed);
+        self.file.write_at(&slot, at)?;
         self.file.sync()?;
         self.generation = generation;
         self.sealed = sealed;
         Ok(())
+    }
+}
+
+/// The files of a store folder as it was durable at one moment.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub files: Vec<SnapshotFile>,
+}
+
+/// One file of a [`Snapshot`]: its name in the store folder, and `len` bytes to copy.
+#[derive(Debug)]
+pub struct SnapshotFile {
+    pub name: String,
+    pub len: u64,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    File(Arc<dyn DiskFile>),
+    Bytes(Vec<u8>),
+}
+
+impl SnapshotFile {
+    /// The file's `len` bytes, front to back.
+    pub fn reader(&self) -> Box<dyn Read + '_> {
+        match &self.source {
+            Source::File(file) => Box::new(Chunks {
+                file: &**file,
+                at: 0,
+                size: self.len,
+                buf: Vec::new(),
+                next: 0,
+            }),
+            Source::Bytes(bytes) => Box::new(bytes.as_slice()),
+        }
     }
 }
 
@@ -527,6 +568,48 @@ impl Segments {
                 "a frame the store refers to does not read back",
             )),
         }
+    }
+
+    /// The log as it is durable now, for a copy made while writers go on: every segment up
+    /// to the sealed one, that one cut where the seal says, and a seal saying so. A file
+    /// compaction deletes meanwhile stays readable through the handle taken here.
+    pub fn snapshot(&self) -> Snapshot {
+        // Under the seal's lock no flush is half done: `sealed` is the durable end.
+        let seal = self.seal.lock().expect("no one panics holding it");
+        let sealed = seal.sealed;
+        let files: Vec<(u32, Arc<dyn DiskFile>)> = self
+            .files()
+            .range(..=sealed.segment)
+            .map(|(segment, file)| (*segment, file.clone()))
+            .collect();
+        let closed = self.active().closed.clone();
+        drop(seal);
+        let mut files: Vec<SnapshotFile> = files
+            .into_iter()
+            .filter_map(|(segment, file)| {
+                // A closed segment was flushed whole before the next one was created; one
+                // no longer listed was compacted, its frames copied into the sealed part.
+                let len = if segment == sealed.segment {
+                    sealed.len
+                } else {
+                    *closed.get(&segment)?
+                };
+                Some(SnapshotFile {
+                    name: name(segment),
+                    len,
+                    source: Source::File(file),
+                })
+            })
+            .collect();
+        let (slot, at) = Seal::slot(1, sealed);
+        let mut bytes = vec![0; at as usize];
+        bytes.extend_from_slice(&slot);
+        files.push(SnapshotFile {
+            name: SEAL.into(),
+            len: bytes.len() as u64,
+            source: Source::Bytes(bytes),
+        });
+        Snapshot { files }
     }
 
     /// Closed segments and their sizes.

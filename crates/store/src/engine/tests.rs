@@ -155,3 +155,60 @@ fn compaction_moves_a_version_that_changed_roles_while_it_was_copied() {
     // A version no longer held is not moved.
     assert!(!m.relocate(Owner::Version(0), at(1, 0), at(4, 0)));
 }
+
+fn write_out(snapshot: &Snapshot, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in &snapshot.files {
+        let mut out = std::fs::File::create(to.join(&file.name)).unwrap();
+        let copied = std::io::copy(&mut file.reader(), &mut out).unwrap();
+        assert_eq!(copied, file.len, "{}", file.name);
+    }
+}
+
+#[test]
+fn a_snapshot_taken_while_writers_and_compaction_go_on_holds_every_acknowledged_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_bytes(&[21; 32]);
+    let store = Arc::new(Engine::with_segments_of(&dir.path().join("store"), 4096).unwrap());
+    let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let writer = {
+        let (store, acked, key) = (store.clone(), acked.clone(), key.clone());
+        std::thread::spawn(move || {
+            // Eight addresses rewritten over and over: most frames die, compaction runs.
+            for seq in 1..=150 {
+                for i in 0..8 {
+                    let id = format!("org-{i}");
+                    let body = json!({"name": format!("Coopérative {i}, version {seq}")});
+                    store.put(org(&key, &id, seq, body)).unwrap();
+                    acked.lock().unwrap().insert(id, seq);
+                }
+            }
+        })
+    };
+    let mut copies = 0;
+    while !writer.is_finished() {
+        let before = acked.lock().unwrap().clone();
+        let snapshot = store.snapshot().unwrap();
+        let to = dir.path().join(format!("copy-{copies}"));
+        write_out(&snapshot, &to);
+        let copy = Engine::with_segments_of(&to, 4096).unwrap();
+        for (id, seq) in before {
+            let held = copy
+                .get(&org(&key, &id, 1, json!({"name": "x"})).address())
+                .unwrap()
+                .unwrap_or_else(|| panic!("copy {copies} lost {id}"));
+            assert!(
+                held.record.seq >= seq,
+                "copy {copies}: {id} {} < {seq}",
+                held.record.seq
+            );
+        }
+        copies += 1;
+    }
+    writer.join().unwrap();
+    assert!(copies > 3, "only {copies} copies were taken while writing");
+    let to = dir.path().join("last");
+    write_out(&store.snapshot().unwrap(), &to);
+    let copy = Engine::with_segments_of(&to, 4096).unwrap();
+    assert_eq!(view(&copy), view(&store));
+}
