@@ -205,7 +205,7 @@ fn print(manifest: &Manifest) {
     let records: Vec<String> = manifest
         .records
         .iter()
-        .map(|(kind, n)| format!("{n} {kind}"))
+        .map(|(kind, n)| format!("{kind} {n}"))
         .collect();
     println!("node:         {}", manifest.did);
     println!("records:      {}", records.join(", "));
