@@ -70,7 +70,9 @@ impl From<Rejection> for Error {
         let message = r.to_string();
         match r {
             Rejection::Invalid(maillage_core::Error::TooLarge { .. }) => Error::TooLarge(message),
-            Rejection::Invalid(_) | Rejection::Future { .. } => Error::BadRequest(message),
+            Rejection::Invalid(_) | Rejection::Json(_) | Rejection::Future { .. } => {
+                Error::BadRequest(message)
+            }
             Rejection::Policy(_) | Rejection::Quota { .. } => Error::Forbidden(message),
             Rejection::Stale { .. } => Error::Conflict(message),
             Rejection::Store(e) => Error::Internal(e.to_string()),

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use maillage_core::{Address, Body, Id, Kind};
-use maillage_store::ingest::{Accepted, Source};
+use maillage_store::ingest::{Accepted, Rejection, Source};
 use maillage_store::{Outcome, Store, Stored};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -56,6 +56,8 @@ fn accepted(state: &State, accepted: Accepted) -> Result<Response, Error> {
             )));
         }
     };
+    let record = &accepted.current.record;
+    tracing::info!(address = %record.address(), seq = record.seq, status = status.as_u16(), "write through the API");
     let body = record_json(state.ingest.store().as_ref(), &accepted.current)?;
     Ok((
         status,
@@ -97,25 +99,36 @@ pub(crate) async fn post(
     let result = if media_type == "application/cbor" {
         blocking(move || Ok(ingest.submit(&body, Source::Http)?)).await?
     } else {
-        let new = json::strict(&body)
-            .and_then(serde_json::from_value::<NewRecord>)
-            .map_err(|e| {
-                Error::BadRequest(format!(
-                    "the body is not {{\"kind\", \"id\", \"body\"}} JSON: {e}"
-                ))
-            })?;
-        let kind: Kind = new.kind.parse()?;
-        let id: Id = new.id.parse()?;
-        if new.body.get("deleted").is_some() {
-            return Err(Error::BadRequest(
-                "to delete a record, use DELETE on its address".into(),
-            ));
-        }
-        let body = Body::from_json(kind, new.body)?;
+        let (kind, id, body) =
+            new_record(&body).inspect_err(|e| state.ingest.refused(Source::Http, e))?;
         let key = state.key.clone();
         blocking(move || Ok(ingest.author(&key, kind, id, body)?)).await?
     };
     accepted(&state, result)
+}
+
+/// The `{kind, id, body}` of a write for this node to sign.
+fn new_record(bytes: &[u8]) -> Result<(Kind, Id, Body), Rejection> {
+    let new = json::strict(bytes)
+        .and_then(serde_json::from_value::<NewRecord>)
+        .map_err(|e| {
+            Rejection::Json(format!(
+                "the body is not {{\"kind\", \"id\", \"body\"}} JSON: {e}"
+            ))
+        })?;
+    let kind: Kind = new.kind.parse()?;
+    let id: Id = new.id.parse()?;
+    not_a_deletion(&new.body)?;
+    Ok((kind, id, Body::from_json(kind, new.body)?))
+}
+
+fn not_a_deletion(body: &Value) -> Result<(), Rejection> {
+    if body.get("deleted").is_some() {
+        return Err(Rejection::Json(
+            "to delete a record, use DELETE on its address".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn address(did: &str, kind: &str, id: &str) -> Result<Address, Error> {
@@ -181,6 +194,8 @@ pub(crate) async fn delete(
         Ok(ingest.author(&key, address.kind, address.id.clone(), Body::Deleted)?)
     })
     .await?;
+    let record = &result.current.record;
+    tracing::info!(address = %record.address(), seq = record.seq, "deletion through the API");
     let body = record_json(state.ingest.store().as_ref(), &result.current)?;
     Ok((StatusCode::OK, Json(body)).into_response())
 }
@@ -472,7 +487,7 @@ fn plan(
     store: &dyn Store,
     key: &maillage_core::SigningKey,
     item: BatchItem,
-) -> Result<Plan, Error> {
+) -> Result<Plan, Rejection> {
     let kind: Kind = item.kind.parse()?;
     let id: Id = item.id.parse()?;
     let address = Address {
@@ -492,16 +507,12 @@ fn plan(
             json
         }
         _ => {
-            return Err(Error::BadRequest(
+            return Err(Rejection::Json(
                 "each item has either `body` (the whole body) or `patch` (a JSON Merge Patch of the current body)".into(),
             ));
         }
     };
-    if json.get("deleted").is_some() {
-        return Err(Error::BadRequest(
-            "to delete a record, use DELETE on its address".into(),
-        ));
-    }
+    not_a_deletion(&json)?;
     for (field, value) in item.defaults.unwrap_or_default() {
         if json.get(&field).is_none() {
             json[&field] = value;
@@ -534,11 +545,14 @@ pub(crate) async fn batch(
         ));
     }
     let body = json::read(body, crate::MAX_BATCH_BODY).await?;
-    let batch: Batch = json::strict(&body).and_then(serde_json::from_value).map_err(|e| {
-        Error::BadRequest(format!(
-            "the body is not {{\"dry_run\", \"items\": [{{\"kind\", \"id\", \"body\" or \"patch\"}}]}} JSON: {e}"
-        ))
-    })?;
+    let batch: Batch = json::strict(&body)
+        .and_then(serde_json::from_value)
+        .map_err(|e| {
+            Rejection::Json(format!(
+                "the body is not {{\"dry_run\", \"items\": [{{\"kind\", \"id\", \"body\" or \"patch\"}}]}} JSON: {e}"
+            ))
+        })
+        .inspect_err(|e| state.ingest.refused(Source::Http, e))?;
     if batch.items.len() > MAX_BATCH {
         return Err(Error::TooLarge(format!(
             "{} items; a batch holds at most {MAX_BATCH}",
@@ -555,31 +569,30 @@ pub(crate) async fn batch(
         let mut seen = std::collections::HashSet::new();
         for item in batch.items {
             let id = item.id.clone();
-            if !seen.insert(id.clone()) {
-                answers.push(json!({"id": id, "outcome": "rejected", "error": format!("`{id}` is written twice in this batch")}));
-                continue;
-            }
-            match plan(store.as_ref(), &key, item) {
+            let planned = if seen.insert(id.clone()) {
+                plan(store.as_ref(), &key, item)
+            } else {
+                Err(Rejection::Json(format!(
+                    "`{id}` is written twice in this batch"
+                )))
+            };
+            match planned {
+                Err(Rejection::Store(e)) => return Err(e.into()),
                 Err(e) => {
-                    let message = match e {
-                        Error::Internal(m) => return Err(Error::Internal(m)),
-                        Error::BadRequest(m)
-                        | Error::Unauthorized(m)
-                        | Error::Forbidden(m)
-                        | Error::NotFound(m)
-                        | Error::Conflict(m)
-                        | Error::TooLarge(m)
-                        | Error::Timeout(m)
-                        | Error::Busy(m) => m,
-                    };
-                    answers.push(json!({"id": id, "outcome": "rejected", "error": message}));
+                    ingest.refused(Source::Http, &e);
+                    answers.push(json!({"id": id, "outcome": "rejected", "error": e.to_string()}));
                 }
                 Ok((_, _, _, Some(changes))) if changes.is_empty() => {
                     answers.push(json!({"id": id, "outcome": "unchanged"}));
                 }
                 Ok((kind, id, body, changes)) => {
-                    let outcome = if changes.is_some() { "updated" } else { "created" };
-                    answers.push(json!({"id": id.as_str(), "outcome": outcome, "changed": changes}));
+                    let outcome = if changes.is_some() {
+                        "updated"
+                    } else {
+                        "created"
+                    };
+                    answers
+                        .push(json!({"id": id.as_str(), "outcome": outcome, "changed": changes}));
                     writes.push((answers.len() - 1, (kind, id, body)));
                 }
             }
@@ -589,7 +602,8 @@ pub(crate) async fn batch(
             for (slot, result) in slots.into_iter().zip(ingest.author_all(&key, items)) {
                 match result {
                     Ok(accepted) => {
-                        answers[slot]["address"] = json!(accepted.current.record.address().to_string());
+                        answers[slot]["address"] =
+                            json!(accepted.current.record.address().to_string());
                         answers[slot]["hash"] = json!(accepted.current.record.hash().to_string());
                     }
                     Err(e) => {

@@ -47,6 +47,9 @@ impl Source {
 pub enum Rejection {
     #[error("{0}")]
     Invalid(#[from] maillage_core::Error),
+    /// The JSON form of a record (a body to sign) does not read.
+    #[error("{0}")]
+    Json(String),
     #[error("{0}")]
     Policy(String),
     #[error("author {author} has {count} records here, this node's quota")]
@@ -69,6 +72,7 @@ impl Rejection {
     pub fn reason(&self) -> &'static str {
         match self {
             Rejection::Invalid(e) => e.reason(),
+            Rejection::Json(_) => "malformed_json",
             Rejection::Policy(_) => "policy",
             Rejection::Quota { .. } => "quota",
             Rejection::Future { .. } => "future",
@@ -265,25 +269,30 @@ impl Ingest {
                 Ok(accepted)
             })
             .collect();
-        let mut counters = self.counters();
         for result in &results {
             match result {
                 Ok(a) => {
-                    *counters
+                    *self
+                        .counters()
                         .accepted
                         .entry((source.as_str(), outcome_name(a.outcome)))
                         .or_default() += 1
                 }
-                Err(e) => {
-                    *counters
-                        .rejected
-                        .entry((source.as_str(), e.reason()))
-                        .or_default() += 1;
-                    tracing::debug!(source = source.as_str(), reason = e.reason(), error = %e, "record rejected");
-                }
+                Err(e) => self.refused(source, e),
             }
         }
         results
+    }
+
+    /// Counts a record refused on its way in: by this pipeline, or before it by a way in
+    /// that reads a record's JSON form.
+    pub fn refused(&self, source: Source, e: &Rejection) {
+        *self
+            .counters()
+            .rejected
+            .entry((source.as_str(), e.reason()))
+            .or_default() += 1;
+        tracing::debug!(source = source.as_str(), reason = e.reason(), error = %e, "record rejected");
     }
 
     /// What needs nothing but the record: decoding, policy, clock, and the signature. An
