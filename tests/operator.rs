@@ -310,7 +310,11 @@ fn doctor_names_a_key_others_can_read_and_a_taken_port_then_is_content() {
 /// The unit in `config/systemd`, with `ExecStart` pointed at the binary under test.
 #[test]
 fn the_systemd_unit_verifies_and_is_sandboxed() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("systemd-analyze is not installed: the unit is not checked here");
         return;
     }

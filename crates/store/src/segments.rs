@@ -171,6 +171,8 @@ struct Seal {
     file: Arc<dyn DiskFile>,
     generation: u64,
     sealed: Sealed,
+    /// A slot was written once and no longer reads (a torn write of it, or damage).
+    spoilt: bool,
 }
 
 impl Seal {
@@ -182,6 +184,7 @@ impl Seal {
         };
         let size = file.size()?;
         let mut best = (0, Sealed::default());
+        let mut spoilt = false;
         for at in SLOTS {
             let mut slot = [0; 32];
             if size < at + 32 {
@@ -190,6 +193,8 @@ impl Seal {
             file.read_at(&mut slot, at)?;
             let sum: [u8; 32] = Sha256::digest(&slot[..24]).into();
             if &slot[..4] != SEAL_MAGIC || sum[..8] != slot[24..] {
+                // The first slot is zeros until the second generation writes it.
+                spoilt |= slot != [0; 32];
                 continue;
             }
             let generation = u64::from_be_bytes(slot[4..12].try_into().expect("8 bytes"));
@@ -205,6 +210,7 @@ impl Seal {
             file,
             generation: best.0,
             sealed: best.1,
+            spoilt,
         })
     }
 
@@ -444,12 +450,25 @@ impl Segments {
                         each(at, frame)?;
                     }
                     None if offset >= durable => {
-                        tracing::warn!(
-                            segment,
-                            offset,
-                            dropped = size - offset,
-                            "cutting off the end of the record log a write that was interrupted before it was acknowledged"
-                        );
+                        let kept = self.keep_cut(segment, &*file, offset, size)?;
+                        if self.seal.lock().expect("no one panics holding it").spoilt {
+                            // One power cut tears the seal or the frames after it, not both.
+                            tracing::error!(
+                                segment,
+                                offset,
+                                dropped = size - offset,
+                                kept,
+                                "the seal's newest slot does not read, and a frame after the older slot's mark does not either: a power cut in the middle of a flush (then nothing acknowledged is lost), or a failing disk (then acknowledged records may be among the bytes cut off, kept in the file named here); check the disk: the node syncs back from its peers what it lost"
+                            );
+                        } else {
+                            tracing::warn!(
+                                segment,
+                                offset,
+                                dropped = size - offset,
+                                kept,
+                                "cutting off the end of the record log a write that was interrupted before it was acknowledged"
+                            );
+                        }
                         file.set_len(offset)?;
                         file.sync()?;
                         self.active().len = offset;
@@ -463,6 +482,26 @@ impl Segments {
             }
         }
         Ok(())
+    }
+
+    /// Copies what replay cuts off the end of a segment to a file of its own beside it,
+    /// `cut-<segment>-<offset>`, so that nothing is destroyed on a guess; returns its path.
+    fn keep_cut(
+        &self,
+        segment: u32,
+        file: &dyn DiskFile,
+        offset: u64,
+        size: u64,
+    ) -> Result<String, Error> {
+        let name = format!("cut-{segment:08}-{offset}");
+        if !self.disk.list()?.contains(&name) {
+            let mut bytes = vec![0; (size - offset) as usize];
+            file.read_at(&mut bytes, offset)?;
+            let kept = self.disk.create(&name)?;
+            kept.write_at(&bytes, 0)?;
+            kept.sync()?;
+        }
+        Ok(self.disk.path(&name))
     }
 
     /// Appends a frame; durable after the next [`Segments::sync`].
@@ -709,8 +748,15 @@ mod tests {
         let at = written(dir.path(), 3, 2);
         // The last frame cut in the middle, as by a power cut during the write.
         edit(&dir.path().join(name(1)), |b| b.truncate(b.len() - 10));
+        let torn = std::fs::read(dir.path().join(name(1))).expect("reads");
         let segments = open(dir.path(), SEGMENT_BYTES);
         assert_eq!(replayed(&segments).expect("replays").len(), 4);
+        // What was cut off is kept beside the log.
+        let cut = format!("cut-00000001-{}", at[4].offset);
+        assert_eq!(
+            std::fs::read(dir.path().join(cut)).expect("the cut is kept"),
+            torn[at[4].offset as usize..]
+        );
         let after = segments.append(&frame(9)).expect("appends");
         assert_eq!(after.offset, at[4].offset);
         segments.sync().expect("syncs");
@@ -793,6 +839,35 @@ mod tests {
                 .len(),
             4
         );
+    }
+
+    #[test]
+    fn a_spoilt_seal_and_a_flipped_bit_after_the_older_mark_keep_what_is_cut() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let at = written(dir.path(), 3, 0);
+        let fourth = {
+            let segments = open(dir.path(), SEGMENT_BYTES);
+            let fourth = segments.append(&frame(4)).expect("appends");
+            segments.sync().expect("syncs");
+            fourth
+        };
+        // Two faults at once: the newer slot spoilt, and one bit of the fourth frame, which
+        // only that slot said was acknowledged. Replay cannot tell this from a power cut, so
+        // it cuts, with an error, and keeps the bytes.
+        edit(&dir.path().join(SEAL), |b| {
+            let newer = if b[4..12] > b[516..524] { 0 } else { 512 };
+            b[newer + 20] ^= 1;
+        });
+        let whole = std::fs::read(dir.path().join(name(1))).expect("reads");
+        edit(&dir.path().join(name(1)), |b| {
+            b[fourth.offset as usize + HEAD + 3] ^= 8;
+        });
+        let segments = open(dir.path(), SEGMENT_BYTES);
+        assert!(segments.seal.lock().expect("not poisoned").spoilt);
+        assert_eq!(replayed(&segments).expect("replays").len(), at.len());
+        let kept = std::fs::read(dir.path().join(format!("cut-00000001-{}", fourth.offset)))
+            .expect("the cut is kept");
+        assert_eq!(kept.len(), whole.len() - fourth.offset as usize);
     }
 
     #[test]
