@@ -1,7 +1,8 @@
 //! Raw libp2p peers against a real node: one publishes forged, malformed and oversize records
 //! on its topic (none is stored or forwarded, and the peer is penalised, then cut off); one
 //! speaks `/maillage/sync/1` and answers fetches with records it was not asked for (the
-//! session ends at once, nothing is taken, the peer is penalised).
+//! session ends at once, nothing is taken, the peer is penalised); eight that never answer
+//! hold every sync session, and a partner is synced with all the same.
 
 #![allow(clippy::unwrap_used)]
 
@@ -221,7 +222,10 @@ fn sync_peer() -> libp2p::Swarm<
                     libp2p::StreamProtocol::new(maillage_net::sync::PROTOCOL),
                     ProtocolSupport::Full,
                 )],
-                request_response::Config::default().with_max_concurrent_streams(64),
+                // Long enough to hold a request unanswered for the whole of a test.
+                request_response::Config::default()
+                    .with_max_concurrent_streams(64)
+                    .with_request_timeout(Duration::from_secs(600)),
             )
         })
         .unwrap()
@@ -433,4 +437,115 @@ async fn a_sync_peer_that_floods_offers_or_sends_oversize_frames_gets_busy_and_n
         victim.status()["records"]["organisation"].as_u64().unwrap(),
         stored
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sync_peers_in_every_session_keep_no_partner_waiting() {
+    use libp2p::request_response;
+    use maillage_net::sync::{self, Hash32, Request, Response};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let root = tempfile::tempdir().unwrap();
+    // Eight peers that take sync requests and never answer, each at an address of its own
+    // (a slot limit counts peers by IP), which the victim dials from its peer book.
+    let held = Arc::new(AtomicUsize::new(0));
+    let mut book = serde_json::Map::new();
+    for n in 0..8u8 {
+        let mut silent = sync_peer();
+        silent
+            .listen_on(format!("/ip4/127.0.0.{}/tcp/0", n + 2).parse().unwrap())
+            .unwrap();
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = silent.select_next_some().await {
+                break address;
+            }
+        };
+        book.insert(
+            silent.local_peer_id().to_string(),
+            json!({"addrs": [addr.to_string()], "connected": common::now_ms(), "heard": common::now_ms()}),
+        );
+        let held = held.clone();
+        tokio::spawn(async move {
+            let mut channels = vec![];
+            loop {
+                if let SwarmEvent::Behaviour(request_response::Event::Message {
+                    message:
+                        request_response::Message::Request {
+                            request: Request::Reconcile(_),
+                            channel,
+                            ..
+                        },
+                    ..
+                }) = silent.select_next_some().await
+                {
+                    if channels.is_empty() {
+                        held.fetch_add(1, Ordering::SeqCst);
+                    }
+                    channels.push(channel);
+                }
+            }
+        });
+    }
+    let dir = root.path().join("victim");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("peers.json"), Value::Object(book).to_string()).unwrap();
+
+    // The partner, a bootstrap peer, is down when the victim starts. It answers sync
+    // honestly and never starts a session itself: only the victim's own session brings
+    // its records.
+    let mut partner = sync_peer();
+    let port = common::free_port();
+    let bootstrap = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", partner.local_peer_id());
+    let victim = Node::start(
+        root.path(),
+        "victim",
+        &["--sync-interval", "2", "--bootstrap", &bootstrap],
+    );
+    wait_for("eight sessions held by silent peers", || {
+        (held.load(Ordering::SeqCst) == 8).then_some(())
+    });
+
+    let records: Vec<Record> = (100..103).map(genuine).collect();
+    let mut items: Vec<(u64, maillage_core::Hash)> =
+        records.iter().map(|r| (r.time, r.hash())).collect();
+    items.sort();
+    let storage = sync::storage(&items).unwrap();
+    partner
+        .listen_on(format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap())
+        .unwrap();
+    tokio::spawn(async move {
+        loop {
+            let SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) = partner.select_next_some().await
+            else {
+                continue;
+            };
+            let response = match request {
+                Request::Reconcile(message) => {
+                    Response::Reconcile(sync::respond(&storage, &message).unwrap())
+                }
+                Request::Fetch(wanted) => Response::Records(
+                    records
+                        .iter()
+                        .filter(|r| wanted.contains(&Hash32(r.hash().0)))
+                        .map(|r| sync::Record(r.bytes().to_vec()))
+                        .collect(),
+                ),
+                Request::Offer(_) => Response::Taken {
+                    accepted: 0,
+                    rejected: 0,
+                },
+            };
+            let _ = partner.behaviour_mut().send_response(channel, response);
+        }
+    });
+    wait_for("the partner's records on the victim", || {
+        (victim.status()["records"]["organisation"] == 3).then_some(())
+    });
 }

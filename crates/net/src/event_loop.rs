@@ -484,8 +484,7 @@ impl EventLoop {
             .iter()
             .map(|(id, p)| Standing {
                 peer: *id,
-                protected: self.bootstrap.iter().any(|b| b.peer == Some(*id))
-                    || self.trusted.contains(id),
+                protected: self.is_partner(id),
                 given: p.given,
                 since: p.since,
                 ip: p.ip,
@@ -511,8 +510,15 @@ impl EventLoop {
         }
     }
 
+    /// A bootstrap peer, or the node of a trusted author: never let go, never kept waiting.
+    fn is_partner(&self, peer: &PeerId) -> bool {
+        self.bootstrap.iter().any(|b| b.peer == Some(*peer)) || self.trusted.contains(peer)
+    }
+
     fn start_sync(&mut self, peer: PeerId) {
-        if self.sessions >= MAX_SESSIONS {
+        // Strangers that answer slowly, or not at all, may hold every session for a while;
+        // a partner's session starts anyway.
+        if self.sessions >= MAX_SESSIONS && !self.is_partner(&peer) {
             return;
         }
         let Some(p) = self.peers.get_mut(&peer) else {

@@ -136,7 +136,7 @@ pub struct Metrics {
     pub sync_records_out: AtomicU64,
     pub penalties: AtomicU64,
     pub bans: AtomicU64,
-    /// Failed sync sessions by peer id (`other` past [`MAX_FAILURE_PEERS`] peers).
+    /// Failed sync sessions by peer id (`other` past 1 024 peers).
     pub sync_failed_by_peer: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
