@@ -107,6 +107,25 @@ fn a_p2p_port_another_program_holds_is_refused_by_name() {
         "{said}"
     );
     assert!(said.contains("--listen"), "{said}");
+
+    // A port a running node holds (libp2p listens with SO_REUSEPORT, which would let a
+    // second node share it): refused too.
+    let first = Node::start(root.path(), "first", &[]);
+    let out = maillage(&[
+        "run",
+        "--data-dir",
+        root.path().join("second").to_str().unwrap(),
+        "--http",
+        &format!("127.0.0.1:{}", free_port()),
+        "--listen",
+        &first.multiaddr(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!("port {} is in use by another program", first.p2p)),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -251,14 +270,48 @@ fn a_damaged_backup_is_refused_at_restore() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x10;
     std::fs::write(&log, bytes).unwrap();
-    let out = maillage(&[
-        "restore",
-        to.to_str().unwrap(),
-        "--data-dir",
-        root.path().join("restored").to_str().unwrap(),
-    ]);
+    let restored = root.path().join("restored");
+    let restore = || {
+        maillage(&[
+            "restore",
+            to.to_str().unwrap(),
+            "--data-dir",
+            restored.to_str().unwrap(),
+        ])
+    };
+    let out = restore();
     assert!(!out.status.success());
-    assert!(text(&out).contains("damaged"), "{}", text(&out));
+    assert!(
+        text(&out).contains("is damaged; nothing was restored"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !restored.exists(),
+        "a refused restore leaves nothing behind"
+    );
+
+    // A store that opens, but not to what the backup held when it was taken.
+    edit_file(&log, |b| b[middle] ^= 0x10);
+    edit_file(&to.join("backup.json"), |b| {
+        let text = String::from_utf8(b.clone()).unwrap();
+        let mut manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+        manifest["versions"] = json!(4);
+        *b = manifest.to_string().into_bytes();
+    });
+    let out = restore();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("changed since"), "{}", text(&out));
+    assert!(
+        !restored.exists(),
+        "a refused restore leaves nothing behind"
+    );
+}
+
+fn edit_file(path: &Path, change: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = std::fs::read(path).unwrap();
+    change(&mut bytes);
+    std::fs::write(path, bytes).unwrap();
 }
 
 fn mode(path: &Path) -> u32 {

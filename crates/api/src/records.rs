@@ -122,10 +122,19 @@ fn new_record(bytes: &[u8]) -> Result<(Kind, Id, Body), Rejection> {
     Ok((kind, id, Body::from_json(kind, new.body)?))
 }
 
+/// A refusal of one field of a write.
+fn field(field: &str, problem: String) -> Rejection {
+    Rejection::Invalid(maillage_core::Error::Field {
+        field: field.into(),
+        problem,
+    })
+}
+
 fn not_a_deletion(body: &Value) -> Result<(), Rejection> {
     if body.get("deleted").is_some() {
-        return Err(Rejection::Json(
-            "to delete a record, use DELETE on its address".into(),
+        return Err(field(
+            "deleted",
+            "is not written: to delete a record, use DELETE on its address".into(),
         ));
     }
     Ok(())
@@ -227,7 +236,20 @@ impl Search {
     pub(crate) fn into_query(self, kind: Kind) -> Result<maillage_store::Query, Error> {
         let mut q = maillage_store::Query::new(kind);
         q.text = self.q;
-        q.org_type = self.kind;
+        q.org_type = self
+            .kind
+            .map(|k| {
+                maillage_core::body::OrganisationType::ALL
+                    .iter()
+                    .find(|t| t.as_str() == k)
+                    .map(|t| t.as_str().to_owned())
+                    .ok_or_else(|| {
+                        Error::BadRequest(format!(
+                            "kind `{k}` is not an organisation type: network, initiative, support, agency, research or funder"
+                        ))
+                    })
+            })
+            .transpose()?;
         q.country = self
             .country
             .map(|c| {
@@ -266,7 +288,16 @@ impl Search {
         q.status = self.status;
         q.confirmed = self.confirmed;
         q.cursor = self.cursor;
-        q.limit = self.limit.unwrap_or(50);
+        q.limit = match self.limit {
+            None => 50,
+            Some(n @ 1..=maillage_store::engine::MAX_LIMIT) => n,
+            Some(n) => {
+                return Err(Error::BadRequest(format!(
+                    "limit={n}: a page holds 1 to {} items",
+                    maillage_store::engine::MAX_LIMIT
+                )));
+            }
+        };
         Ok(q)
     }
 }
@@ -507,8 +538,9 @@ fn plan(
             json
         }
         _ => {
-            return Err(Rejection::Json(
-                "each item has either `body` (the whole body) or `patch` (a JSON Merge Patch of the current body)".into(),
+            return Err(field(
+                "body",
+                "or `patch`: each item has one of them, `body` the whole body or `patch` a JSON Merge Patch of the current one".into(),
             ));
         }
     };
@@ -572,14 +604,17 @@ pub(crate) async fn batch(
             let planned = if seen.insert(id.clone()) {
                 plan(store.as_ref(), &key, item)
             } else {
-                Err(Rejection::Json(format!(
-                    "`{id}` is written twice in this batch"
-                )))
+                Err(field(
+                    "id",
+                    format!("`{id}` is written twice in this batch"),
+                ))
             };
             match planned {
                 Err(Rejection::Store(e)) => return Err(e.into()),
                 Err(e) => {
-                    ingest.refused(Source::Http, &e);
+                    if !batch.dry_run {
+                        ingest.refused(Source::Http, &e);
+                    }
                     answers.push(json!({"id": id, "outcome": "rejected", "error": e.to_string()}));
                 }
                 Ok((_, _, _, Some(changes))) if changes.is_empty() => {

@@ -25,7 +25,8 @@ use crate::{Command, Config, Error, Handle, Metrics, NetStatus, PeerStatus, Sync
 
 /// Commands waiting for the loop.
 const COMMAND_BUFFER: usize = 256;
-/// Most sync sessions this node runs at once, and answers at once.
+/// Most sync sessions this node runs at once with peers other than its partners (each
+/// partner has one more), and answers at once.
 const MAX_SESSIONS: usize = 8;
 const MAX_ANSWERS: usize = 32;
 /// Answers in flight for one peer: the others keep theirs.
@@ -80,6 +81,20 @@ struct Alone {
     warned: bool,
     /// The last failure of each address or peer dialled: what the warning names.
     tried: std::collections::BTreeMap<String, String>,
+}
+
+impl Alone {
+    /// Most failures kept for the warning.
+    const TRIED: usize = 32;
+
+    /// A dial failed: kept for the warning while the node is alone.
+    fn tried(&mut self, what: String, why: String) {
+        if self.since.is_some()
+            && (self.tried.len() < Alone::TRIED || self.tried.contains_key(&what))
+        {
+            self.tried.insert(what, why);
+        }
+    }
 }
 
 /// The deepest cause of an error: `Connection refused (os error 111)` rather than the
@@ -188,8 +203,12 @@ impl EventLoop {
             .map_err(|e| build(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_TIMEOUT))
             .build();
+        // Every port is probed before any is listened on: libp2p's own listener would make
+        // a dual-stack probe of the same port fail.
         for addr in &config.listen {
             exclusive(addr)?;
+        }
+        for addr in &config.listen {
             swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
                 addr: addr.clone(),
                 reason: e.to_string(),
@@ -552,7 +571,7 @@ impl EventLoop {
                 .swarm
                 .dial(DialOpts::peer_id(peer).addresses(addrs).build())
             {
-                self.alone.tried.insert(peer.to_string(), cause(&e));
+                self.alone.tried(peer.to_string(), cause(&e));
             }
         }
     }
@@ -570,7 +589,8 @@ impl EventLoop {
         } else {
             format!("{secs} s")
         };
-        if self.bootstrap.is_empty() && self.book.len() == 0 {
+        let met = self.book.dialable().len();
+        if self.bootstrap.is_empty() && met == 0 {
             return Some(format!(
                 "no peer for {waited}, and none to try: name two or three partner nodes in p2p.bootstrap (or --bootstrap), or open this node's p2p port to them"
             ));
@@ -588,7 +608,7 @@ impl EventLoop {
         Some(format!(
             "no peer for {waited}: tried {} bootstrap peer(s) and {} peer(s) met before{}{}; check that they are up and that their p2p port is open to this node, or add others to p2p.bootstrap",
             self.bootstrap.len(),
-            self.book.len(),
+            met,
             if tried.is_empty() { "" } else { ": " },
             tried.join(", ")
         ))
@@ -647,10 +667,11 @@ impl EventLoop {
                 }
                 self.alone.since = None;
                 self.alone.tried.remove(&peer_id.to_string());
-                self.book.connected(peer_id, now_ms());
+                // A peer that dialled in is in the book once identify says it is one of ours.
                 if endpoint.is_dialer() {
                     self.book
                         .learn(peer_id, [endpoint.get_remote_address().clone()], now_ms());
+                    self.book.connected(peer_id, now_ms());
                 }
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, address = %endpoint.get_remote_address(), "peer connected");
@@ -723,7 +744,7 @@ impl EventLoop {
                     (None, Some(peer)) => peer.to_string(),
                     (None, None) => "an address".to_owned(),
                 };
-                self.alone.tried.insert(what, why.clone());
+                self.alone.tried(what, why.clone());
                 for b in &mut self.bootstrap {
                     if b.dialing == Some(connection_id) {
                         tracing::debug!(addr = %b.addr, error = %why, "bootstrap peer unreachable");
@@ -765,11 +786,14 @@ impl EventLoop {
             }
             BehaviourEvent::Sync(event) => self.on_sync(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                if info.protocol_version != crate::behaviour::IDENTIFY_PROTOCOL {
+                if info.protocol_version != crate::behaviour::IDENTIFY_PROTOCOL
+                    || self.is_banned(&peer_id)
+                {
                     return;
                 }
                 self.book
                     .learn(peer_id, info.listen_addrs.iter().cloned(), now_ms());
+                self.book.connected(peer_id, now_ms());
                 for addr in info.listen_addrs {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }

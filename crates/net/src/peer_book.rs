@@ -1,11 +1,13 @@
 //! Peers met before, kept across restarts so that a node whose bootstrap peers are down
 //! still finds the federation: `peers.json`,
-//! `{"<peer id>": {"addrs": ["<multiaddr>", …], "connected": <ms since the Unix epoch>}}`,
-//! rewritten whole (to a temporary name, then renamed) when it changed.
+//! `{"<peer id>": {"addrs": ["<multiaddr>", …], "connected": <ms>, "heard": <ms>}}` (ms since
+//! the Unix epoch), rewritten whole (to a temporary name, flushed, then renamed) when it
+//! changed.
 //!
 //! Addresses come from identify (what a connected peer says it listens on) and Kademlia
-//! (what other peers say of it); `connected` is when a connection with it last succeeded,
-//! absent for a peer only heard of. The book is bounded: the peers connected most recently
+//! (what other peers say of it); `connected` is when a connection with it last succeeded
+//! (a dial, or identify saying it is a maillage node), absent for a peer only heard of;
+//! `heard`, when it was first heard of. The book is bounded: the peers connected most recently
 //! are kept, and a peer not reached for [`FORGET_AFTER_MS`] is forgotten.
 
 use std::collections::HashMap;
@@ -103,7 +105,7 @@ impl PeerBook {
         self.prune(now);
     }
 
-    /// Drops a peer (banned, or not one of ours).
+    /// Drops a peer: one banned.
     pub fn forget(&mut self, peer: &PeerId) {
         self.changed |= self.peers.remove(peer).is_some();
     }
@@ -137,7 +139,11 @@ impl PeerBook {
         let tmp = path.with_extension("json.tmp");
         let written = serde_json::to_vec_pretty(&saved)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|bytes| {
+                let mut file = std::fs::File::create(&tmp)?;
+                std::io::Write::write_all(&mut file, &bytes)?;
+                file.sync_all()
+            })
             .and_then(|()| std::fs::rename(&tmp, path));
         match written {
             Ok(()) => self.changed = false,
@@ -160,7 +166,7 @@ fn read(path: &Path) -> HashMap<PeerId, Entry> {
     let saved: HashMap<String, Entry> = match serde_json::from_str(&text) {
         Ok(saved) => saved,
         Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "the peer book is not {{\"<peer id>\": {{\"addrs\": […], \"connected\": <ms>}}}}; starting with the bootstrap peers only");
+            tracing::warn!(path = %path.display(), error = %e, "the peer book is not {{\"<peer id>\": {{\"addrs\": […], \"connected\": <ms>, \"heard\": <ms>}}}}; starting with the bootstrap peers only");
             return HashMap::new();
         }
     };

@@ -49,11 +49,21 @@ pub fn backup(remote: &Remote, to: &Path) -> anyhow::Result<()> {
                 "the key in {} is {}'s, not that of the node at {} ({did}): name the node's own data folder with --data-dir",
                 remote.data_dir.display(),
                 key.did(),
-                remote.node
+                remote.url()
             );
         }
     }
+    let created = !to.exists();
     create_empty(to)?;
+    let copied = copy_from_node(remote, to, did);
+    if copied.is_err() {
+        // Nothing half-done is left to be taken for a backup, and the folder can be used again.
+        clear(to, created);
+    }
+    copied
+}
+
+fn copy_from_node(remote: &Remote, to: &Path, did: String) -> anyhow::Result<()> {
     let response = remote.get_stream("/api/v1/backup")?;
     let mut archive = tar::Archive::new(response);
     let store = to.join("store");
@@ -77,8 +87,16 @@ pub fn backup(remote: &Remote, to: &Path) -> anyhow::Result<()> {
                 )
             })?
             .to_owned();
-        write_new(&store.join(&name), 0o600, &mut entry)
-            .context("the node's backup was cut off; try again")?;
+        let mut from_node = Tracked {
+            inner: &mut entry,
+            failed: false,
+        };
+        let written = write_new(&store.join(&name), 0o600, &mut from_node);
+        if from_node.failed {
+            written.context("the node's backup was cut off; try again")?;
+        } else {
+            written?;
+        }
         files += 1;
     }
     if !store.join("seal").exists() {
@@ -102,7 +120,8 @@ pub fn backup(remote: &Remote, to: &Path) -> anyhow::Result<()> {
             }
         }
     }
-    let manifest = check(&store, did)?;
+    let manifest = check(&store, did)
+        .with_context(|| format!("the copy in {} does not open; try again", store.display()))?;
     write_new(
         &to.join(MANIFEST),
         0o644,
@@ -111,7 +130,7 @@ pub fn backup(remote: &Remote, to: &Path) -> anyhow::Result<()> {
     sync_dir(to)?;
     println!(
         "backed up {} in {}: {files} store files",
-        remote.node,
+        remote.url(),
         to.display()
     );
     print(&manifest);
@@ -125,7 +144,8 @@ pub fn backup(remote: &Remote, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes a new data folder `to` from the backup in `from`.
+/// Makes a new data folder `to` from the backup in `from`: written beside it, checked, then
+/// renamed into place, so that a refused restore leaves nothing behind.
 pub fn restore(from: &Path, to: &Path) -> anyhow::Result<()> {
     let manifest: Manifest =
         serde_json::from_slice(&fs::read(from.join(MANIFEST)).with_context(|| {
@@ -141,9 +161,75 @@ pub fn restore(from: &Path, to: &Path) -> anyhow::Result<()> {
             to.display()
         );
     }
-    if !to.exists() {
-        create_empty(to)?;
+    if to.exists() && fs::read_dir(to)?.next().is_some() {
+        bail!("{} is not empty; restore into a new folder", to.display());
     }
+    let mut work = to.as_os_str().to_owned();
+    work.push(".restoring");
+    let work = std::path::PathBuf::from(work);
+    if work.exists() {
+        // What an interrupted restore left.
+        fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
+    }
+    let restored = copy_into(from, &work).and_then(|()| {
+        let restored = check(&work.join("store"), manifest.did.clone()).with_context(|| {
+            format!("the backup in {} is damaged; nothing was restored: use another backup", from.display())
+        })?;
+        if work.join(identity::KEY_FILE).exists() {
+            let key = identity::load(&work)?;
+            if key.did() != manifest.did {
+                bail!(
+                    "the key in {} is {}'s, but the records were backed up from {}: nothing was restored",
+                    from.display(),
+                    key.did(),
+                    manifest.did
+                );
+            }
+        }
+        if (restored.versions, &restored.digest) != (manifest.versions, &manifest.digest) {
+            bail!(
+                "the backup in {} holds {} versions (state digest {}), but held {} ({}) when it was taken: it changed since; nothing was restored: use another backup",
+                from.display(),
+                restored.versions,
+                restored.digest,
+                manifest.versions,
+                manifest.digest,
+            );
+        }
+        Ok(())
+    });
+    if let Err(e) = restored {
+        let _ = fs::remove_dir_all(&work);
+        return Err(e);
+    }
+    if to.exists() {
+        fs::remove_dir(to).with_context(|| format!("cannot replace {}", to.display()))?;
+    }
+    fs::rename(&work, to)
+        .with_context(|| format!("cannot rename {} to {}", work.display(), to.display()))?;
+    if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent)?;
+    }
+    println!("restored {} into {}", from.display(), to.display());
+    print(&manifest);
+    if !to.join(identity::KEY_FILE).exists() {
+        eprintln!(
+            "warning: the backup holds no {}: started, this folder is a new node with the records of {}; put that node's key in {} first to run it as that node",
+            identity::KEY_FILE,
+            manifest.did,
+            to.display()
+        );
+    }
+    println!(
+        "start it: maillage run --data-dir {} (it is the same node as the one backed up: stop that one first, or the federation meets one identity at two places)",
+        to.display()
+    );
+    Ok(())
+}
+
+/// Copies a backup's files into the new folder `to`, at their modes.
+fn copy_into(from: &Path, to: &Path) -> anyhow::Result<()> {
+    make_dir(to)?;
     let store = to.join("store");
     make_dir(&store)?;
     for entry in fs::read_dir(from.join("store"))
@@ -158,33 +244,25 @@ pub fn restore(from: &Path, to: &Path) -> anyhow::Result<()> {
     }
     sync_dir(&store)?;
     for name in NODE_FILES {
-        if let Ok(mut file) = File::open(from.join(name)) {
-            write_new(&to.join(name), mode_of(&file)?, &mut file)?;
+        match File::open(from.join(name)) {
+            Ok(mut file) => write_new(&to.join(name), mode_of(&file)?, &mut file)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot read {}: restore as the user who took the backup (or root)",
+                        from.join(name).display()
+                    )
+                });
+            }
         }
     }
-    sync_dir(to)?;
-    let restored = check(&store, manifest.did.clone())?;
-    if (restored.versions, &restored.digest) != (manifest.versions, &manifest.digest) {
-        bail!(
-            "the restored store holds {} versions (state digest {}), the backup held {} ({}): the backup in {} changed since it was taken; use another one",
-            restored.versions,
-            restored.digest,
-            manifest.versions,
-            manifest.digest,
-            from.display()
-        );
-    }
-    println!("restored {} into {}", from.display(), to.display());
-    print(&manifest);
-    println!("start it: maillage run --data-dir {}", to.display());
-    Ok(())
+    sync_dir(to)
 }
 
 /// Opens a copied store (which reads every frame) and says what it holds.
 fn check(store: &Path, did: String) -> anyhow::Result<Manifest> {
-    let summary = maillage_store::Engine::open(store)
-        .and_then(|engine| engine.summary())
-        .with_context(|| format!("the copy in {} does not open", store.display()))?;
+    let summary = maillage_store::Engine::open(store).and_then(|engine| engine.summary())?;
     let _ = fs::remove_file(store.join("lock"));
     Ok(Manifest {
         did,
@@ -211,6 +289,34 @@ fn print(manifest: &Manifest) {
     println!("records:      {}", records.join(", "));
     println!("versions:     {}", manifest.versions);
     println!("state digest: {}", manifest.digest);
+}
+
+/// Empties `dir` of what a failed backup wrote, and removes it if this run created it.
+fn clear(dir: &Path, created: bool) {
+    if created {
+        let _ = fs::remove_dir_all(dir);
+    } else if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(path)
+            } else {
+                fs::remove_file(path)
+            };
+        }
+    }
+}
+
+/// Tells a failure to read from the node from one to write here.
+struct Tracked<'a> {
+    inner: &'a mut dyn Read,
+    failed: bool,
+}
+
+impl Read for Tracked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.failed = true)
+    }
 }
 
 /// A new private folder; an existing one only if it is empty.

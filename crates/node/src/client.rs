@@ -10,14 +10,10 @@ use crate::identity;
 /// Where the node is and how to authenticate to it.
 #[derive(Debug, clap::Args)]
 pub struct Remote {
-    /// The node's HTTP API.
-    #[arg(
-        long,
-        env = "MAILLAGE_NODE",
-        default_value = "http://127.0.0.1:7701",
-        global = true
-    )]
-    pub node: String,
+    /// The node's HTTP API (default: http.listen in <data-dir>/config.toml, else
+    /// http://127.0.0.1:7701).
+    #[arg(long, env = "MAILLAGE_NODE", global = true)]
+    pub node: Option<String>,
     /// A file holding the API token (default: <data-dir>/api.token; or set MAILLAGE_API_TOKEN).
     #[arg(long, global = true)]
     pub token_file: Option<PathBuf>,
@@ -32,6 +28,14 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// Where the node is: `--node`, or where the data folder's config says it listens.
+    pub fn url(&self) -> String {
+        match &self.node {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", crate::config::http_of(&self.data_dir)),
+        }
+    }
+
     fn token(&self) -> anyhow::Result<String> {
         if let Ok(token) = std::env::var("MAILLAGE_API_TOKEN") {
             return Ok(token);
@@ -40,6 +44,12 @@ impl Remote {
             .token_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join(identity::TOKEN_FILE));
+        if !path.exists() {
+            bail!(
+                "no API token at {}: name the node's data folder with --data-dir, or give the token with --token-file or MAILLAGE_API_TOKEN",
+                path.display()
+            );
+        }
         identity::check_private(&path)?;
         Ok(std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the API token in {}", path.display()))?
@@ -59,7 +69,7 @@ impl Remote {
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> anyhow::Result<Value> {
         let mut response =
-            response.with_context(|| format!("cannot reach the node at {}", self.node))?;
+            response.with_context(|| format!("cannot reach the node at {}", self.url()))?;
         let status = response.status();
         let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
         if !status.is_success() {
@@ -70,19 +80,19 @@ impl Remote {
     }
 
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.answer(Self::agent().get(format!("{}{path}", self.node)).call())
+        self.answer(Self::agent().get(format!("{}{path}", self.url())).call())
     }
 
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let request = Self::agent()
-            .post(format!("{}{path}", self.node))
+            .post(format!("{}{path}", self.url()))
             .header("authorization", format!("Bearer {}", self.token()?));
         self.answer(request.send_json(body))
     }
 
     pub fn delete(&self, path: &str) -> anyhow::Result<Value> {
         let request = Self::agent()
-            .delete(format!("{}{path}", self.node))
+            .delete(format!("{}{path}", self.url()))
             .header("authorization", format!("Bearer {}", self.token()?));
         self.answer(request.call())
     }
@@ -90,9 +100,9 @@ impl Remote {
     /// Streams a response body to `out`.
     pub fn download(&self, path: &str, out: &mut impl std::io::Write) -> anyhow::Result<()> {
         let response = Self::agent()
-            .get(format!("{}{path}", self.node))
+            .get(format!("{}{path}", self.url()))
             .call()
-            .with_context(|| format!("cannot reach the node at {}", self.node))?;
+            .with_context(|| format!("cannot reach the node at {}", self.url()))?;
         if !response.status().is_success() {
             self.answer(Ok(response))?;
         } else {
@@ -104,10 +114,10 @@ impl Remote {
     /// An authenticated GET whose body is read as it comes.
     pub fn get_stream(&self, path: &str) -> anyhow::Result<impl std::io::Read> {
         let response = Self::agent()
-            .get(format!("{}{path}", self.node))
+            .get(format!("{}{path}", self.url()))
             .header("authorization", format!("Bearer {}", self.token()?))
             .call()
-            .with_context(|| format!("cannot reach the node at {}", self.node))?;
+            .with_context(|| format!("cannot reach the node at {}", self.url()))?;
         if !response.status().is_success() {
             self.answer(Ok(response))?;
             bail!("the node refused");
@@ -151,6 +161,19 @@ pub fn path_of(remote: &Remote, kind: &str, id_or_address: &str) -> anyhow::Resu
 }
 
 pub fn print(value: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    say(&serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Writes a line to standard output; a reader that went away (`| head`) ends the command
+/// quietly, as it does for other Unix tools.
+pub fn say(line: &str) {
+    use std::io::Write as _;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
 }

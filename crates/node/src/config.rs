@@ -217,6 +217,27 @@ impl Config {
     }
 }
 
+/// Where a client reaches the node of `data_dir`: `http.listen` in its config.toml (a
+/// wildcard address on loopback), else the default.
+pub fn http_of(data_dir: &Path) -> SocketAddr {
+    let path = data_dir.join("config.toml");
+    let listen = read(&path)
+        .ok()
+        .map_or_else(|| Http::default().listen, |f| f.http.listen);
+    connectable(listen.parse().unwrap_or(([127, 0, 0, 1], 7701).into()))
+}
+
+/// An address to reach a listener bound to `addr` (a wildcard one is reached on loopback).
+pub fn connectable(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
 fn read(path: &Path) -> anyhow::Result<File> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;

@@ -15,7 +15,7 @@ use anyhow::bail;
 use maillage_net::{Multiaddr, Protocol};
 use serde_json::Value;
 
-use crate::config::{Config, Overrides};
+use crate::config::{self, Config, Overrides};
 use crate::identity;
 
 /// Below this much free space the store may soon refuse writes.
@@ -32,16 +32,16 @@ struct Report {
 
 impl Report {
     fn ok(&mut self, what: &str, detail: impl std::fmt::Display) {
-        println!("ok       {what}: {detail}");
+        crate::client::say(&format!("ok       {what}: {detail}"));
     }
 
     fn warn(&mut self, what: &str, detail: impl std::fmt::Display) {
-        println!("warning  {what}: {detail}");
+        crate::client::say(&format!("warning  {what}: {detail}"));
     }
 
     fn problem(&mut self, what: &str, detail: impl std::fmt::Display) {
         self.problems += 1;
-        println!("PROBLEM  {what}: {detail}");
+        crate::client::say(&format!("PROBLEM  {what}: {detail}"));
     }
 }
 
@@ -62,7 +62,7 @@ pub fn run(overrides: Overrides) -> anyhow::Result<()> {
         Some(status) => running(&mut r, &config, &status, did.as_deref()),
         None => ports(&mut r, &config),
     }
-    bootstrap(&mut r, &config.net.bootstrap);
+    bootstrap(&mut r, &config.net.bootstrap, config.net.mdns);
     disk(&mut r, &config.data_dir);
     open_files(&mut r);
     match r.problems {
@@ -141,20 +141,9 @@ fn agent() -> ureq::Agent {
 
 /// The status of the node at `http.listen`, if one answers there.
 fn node(config: &Config) -> Option<Value> {
-    let url = format!("http://{}/api/v1/status", connectable(config.http));
+    let url = format!("http://{}/api/v1/status", config::connectable(config.http));
     let mut response = agent().get(url).call().ok()?;
     response.body_mut().read_json().ok()
-}
-
-/// An address to reach a listener bound to `addr` (a wildcard one is reached on loopback).
-fn connectable(mut addr: std::net::SocketAddr) -> std::net::SocketAddr {
-    if addr.ip().is_unspecified() {
-        addr.set_ip(match addr {
-            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
-    }
-    addr
 }
 
 /// What the running node says of itself.
@@ -193,8 +182,24 @@ fn running(r: &mut Report, config: &Config, status: &Value, did: Option<&str>) {
     }
 }
 
-/// With no node running, the ports it needs must be free.
+/// With no node answering, the folder must be free and the ports it needs too.
 fn ports(r: &mut Report, config: &Config) {
+    let lock = config.data_dir.join("store").join("lock");
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&lock)
+        .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+    if held {
+        r.problem(
+            "node",
+            format!(
+                "a maillage process holds {}, but none answers at {}: was it started with another --http? Give doctor the flags the node runs with",
+                config.data_dir.display(),
+                config.http
+            ),
+        );
+        return;
+    }
     r.ok(
         "node",
         format!(
@@ -222,11 +227,16 @@ fn ports(r: &mut Report, config: &Config) {
 }
 
 /// Whether each bootstrap peer's port answers.
-fn bootstrap(r: &mut Report, peers: &[Multiaddr]) {
+fn bootstrap(r: &mut Report, peers: &[Multiaddr], mdns: bool) {
     if peers.is_empty() {
+        let finds = if mdns {
+            "on this network (mDNS) and in its peer book"
+        } else {
+            "in its peer book (mDNS is off)"
+        };
         r.warn(
             "bootstrap",
-            "none set: the node finds peers only on this network (mDNS) and in its peer book; name two or three partner nodes in p2p.bootstrap",
+            format!("none set: the node finds peers only {finds}; name two or three partner nodes in p2p.bootstrap"),
         );
         return;
     }

@@ -176,6 +176,15 @@ struct Filters {
     /// ESSGLOBAL activity code.
     #[arg(long)]
     activity: Option<String>,
+    /// The organisation's type: network, initiative, support, agency, research or funder.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only the records of this author (a did:key).
+    #[arg(long)]
+    author: Option<String>,
+    /// lat,lon,km: within km of a point.
+    #[arg(long)]
+    near: Option<String>,
 }
 
 impl Filters {
@@ -185,6 +194,9 @@ impl Filters {
             ("country", &self.country),
             ("region", &self.region),
             ("activity", &self.activity),
+            ("kind", &self.kind),
+            ("author", &self.author),
+            ("near", &self.near),
         ]
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
@@ -229,8 +241,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Id { data_dir } => {
             let id = identity::load(&data_dir)?;
-            println!("{}", id.did());
-            println!("{}", id.peer_id());
+            client::say(&id.did());
+            client::say(&id.peer_id().to_string());
         }
         Command::Run { overrides, demo } => {
             let config = config::Config::load(overrides)?;
@@ -258,11 +270,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let query = filters.query_string();
                 let page = remote.get(&format!("/api/v1/organisations?{query}"))?;
                 for item in page["items"].as_array().into_iter().flatten() {
-                    println!(
+                    client::say(&format!(
                         "{}\t{}",
                         item["address"].as_str().unwrap_or(""),
                         item["body"]["name"].as_str().unwrap_or("")
-                    );
+                    ));
                 }
             }
             Org::Rm { id } => {

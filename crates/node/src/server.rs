@@ -90,7 +90,12 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let store_dir = config.data_dir.join("store");
     let store = Arc::new(Engine::open(&store_dir).map_err(|e| {
         match e {
-            maillage_store::Error::Io(e) => {
+            maillage_store::Error::Io(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
                 anyhow::anyhow!(e).context(identity::unwritable(&store_dir))
             }
             other => anyhow::anyhow!(other)

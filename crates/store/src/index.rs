@@ -81,11 +81,12 @@ impl Term {
     }
 }
 
-/// Lower-case words of two characters or more, as the text index and queries see them.
+/// Words of two characters or more, lower case and without accents (`Coopérative` is found
+/// by `cooperative`), as the text index and queries see them.
 pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.chars().nth(1).is_some())
-        .map(str::to_lowercase)
+        .map(maillage_core::vocab::fold)
 }
 
 /// The one-degree cell a point falls in.
@@ -278,9 +279,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_lowercase_words() {
+    fn tokens_are_lowercase_words_without_accents() {
         let t: Vec<String> = tokens("Économie sociale & solidaire — RIPESS, a b").collect();
-        assert_eq!(t, ["économie", "sociale", "solidaire", "ripess"]);
+        assert_eq!(t, ["economie", "sociale", "solidaire", "ripess"]);
     }
 
     #[test]

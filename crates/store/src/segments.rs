@@ -450,7 +450,7 @@ impl Segments {
                         each(at, frame)?;
                     }
                     None if offset >= durable => {
-                        let kept = self.keep_cut(segment, &*file, offset, size)?;
+                        let kept = self.keep_cut(segment, &*file, offset, size);
                         if self.seal.lock().expect("no one panics holding it").spoilt {
                             // One power cut tears the seal or the frames after it, not both.
                             tracing::error!(
@@ -458,7 +458,7 @@ impl Segments {
                                 offset,
                                 dropped = size - offset,
                                 kept,
-                                "the seal's newest slot does not read, and a frame after the older slot's mark does not either: a power cut in the middle of a flush (then nothing acknowledged is lost), or a failing disk (then acknowledged records may be among the bytes cut off, kept in the file named here); check the disk: the node syncs back from its peers what it lost"
+                                "one of the seal's two slots does not read, and a frame after the other's mark does not either: a power cut in the middle of a flush (then nothing acknowledged is lost), or a failing disk (then acknowledged records may be among the bytes cut off, kept in the file named here); check the disk: the node syncs back from its peers what it lost"
                             );
                         } else {
                             tracing::warn!(
@@ -485,23 +485,53 @@ impl Segments {
     }
 
     /// Copies what replay cuts off the end of a segment to a file of its own beside it,
-    /// `cut-<segment>-<offset>`, so that nothing is destroyed on a guess; returns its path.
-    fn keep_cut(
-        &self,
-        segment: u32,
-        file: &dyn DiskFile,
-        offset: u64,
-        size: u64,
-    ) -> Result<String, Error> {
-        let name = format!("cut-{segment:08}-{offset}");
-        if !self.disk.list()?.contains(&name) {
-            let mut bytes = vec![0; (size - offset) as usize];
-            file.read_at(&mut bytes, offset)?;
-            let kept = self.disk.create(&name)?;
-            kept.write_at(&bytes, 0)?;
-            kept.sync()?;
-        }
-        Ok(self.disk.path(&name))
+    /// `cut-<segment>-<offset>[-<n>]`, so that nothing is destroyed on a guess. Best effort
+    /// (a full disk must not keep the store from opening): says where the bytes went.
+    fn keep_cut(&self, segment: u32, file: &dyn DiskFile, offset: u64, size: u64) -> String {
+        let base = format!("cut-{segment:08}-{offset}");
+        let kept = (|| -> std::io::Result<String> {
+            let names = self.disk.list()?;
+            for n in 0.. {
+                let name = if n == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                };
+                if names.contains(&name) {
+                    // Kept by an earlier start that stopped before its cut, or another cut
+                    // at the same place (a partial copy has another length).
+                    if self.disk.open(&name)?.size()? == size - offset {
+                        return Ok(self.disk.path(&name));
+                    }
+                    continue;
+                }
+                let kept = self.disk.create(&name)?;
+                let mut reader = Chunks {
+                    file,
+                    at: offset,
+                    size,
+                    buf: vec![],
+                    next: 0,
+                };
+                let mut at = 0;
+                let mut piece = vec![0; 1 << 20];
+                loop {
+                    let n = reader.read(&mut piece)?;
+                    if n == 0 {
+                        break;
+                    }
+                    kept.write_at(&piece[..n], at)?;
+                    at += n as u64;
+                }
+                kept.sync()?;
+                return Ok(self.disk.path(&name));
+            }
+            unreachable!("names are endless")
+        })();
+        kept.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot keep the bytes cut off the record log; cutting them anyway");
+            format!("nowhere ({e})")
+        })
     }
 
     /// Appends a frame; durable after the next [`Segments::sync`].
@@ -611,7 +641,8 @@ impl Segments {
 
     /// The log as it is durable now, for a copy made while writers go on: every segment up
     /// to the sealed one, that one cut where the seal says, and a seal saying so. A file
-    /// compaction deletes meanwhile stays readable through the handle taken here.
+    /// compaction deletes meanwhile stays readable through the handle taken here (as an
+    /// unlinked file does while open).
     pub fn snapshot(&self) -> Snapshot {
         // Under the seal's lock no flush is half done: `sealed` is the durable end.
         let seal = self.seal.lock().expect("no one panics holding it");

@@ -171,11 +171,17 @@ fn a_snapshot_taken_while_writers_and_compaction_go_on_holds_every_acknowledged_
     let key = SigningKey::from_bytes(&[21; 32]);
     let store = Arc::new(Engine::with_segments_of(&dir.path().join("store"), 4096).unwrap());
     let acked: Arc<Mutex<HashMap<String, u64>>> = Arc::default();
+    let copied = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writer = {
-        let (store, acked, key) = (store.clone(), acked.clone(), key.clone());
+        let (store, acked, key, copied) =
+            (store.clone(), acked.clone(), key.clone(), copied.clone());
         std::thread::spawn(move || {
             // Eight addresses rewritten over and over: most frames die, compaction runs.
             for seq in 1..=150 {
+                // A copy is taken at least every ten rounds, however fast the disk.
+                while copied.load(std::sync::atomic::Ordering::SeqCst) < seq / 10 {
+                    std::thread::yield_now();
+                }
                 for i in 0..8 {
                     let id = format!("org-{i}");
                     let body = json!({"name": format!("Coopérative {i}, version {seq}")});
@@ -204,9 +210,13 @@ fn a_snapshot_taken_while_writers_and_compaction_go_on_holds_every_acknowledged_
             );
         }
         copies += 1;
+        copied.store(copies, std::sync::atomic::Ordering::SeqCst);
     }
     writer.join().unwrap();
-    assert!(copies > 3, "only {copies} copies were taken while writing");
+    assert!(
+        copies >= 15,
+        "only {copies} copies were taken while writing"
+    );
     let to = dir.path().join("last");
     write_out(&store.snapshot().unwrap(), &to);
     let copy = Engine::with_segments_of(&to, 4096).unwrap();
