@@ -75,6 +75,10 @@ async fn blocking<T: Send + 'static>(
 /// Fetched batches being ingested at once, at most.
 const INGESTING: usize = 3;
 
+/// Bytes of records one session fetches from one peer, at most (one session per peer at a
+/// time): past it, the session stops fetching, and the next one goes on where it stopped.
+const MAX_SESSION_BYTES: u64 = 256 * 1024 * 1024;
+
 type Ingested = Result<Vec<Result<maillage_store::ingest::Accepted, Rejection>>, String>;
 
 /// Counts what an ingested batch brought, and penalises the peer for its invalid records.
@@ -275,6 +279,13 @@ async fn session(
     // every core busy, and the network never waits on the disk.
     let mut ingesting = std::collections::VecDeque::new();
     for chunk in session.need.chunks(sync::MAX_FETCH) {
+        if report.bytes_received >= MAX_SESSION_BYTES {
+            tracing::info!(
+                bytes = report.bytes_received,
+                "this session fetched its share from the peer; the next one goes on"
+            );
+            break;
+        }
         let mut wanted: Vec<Hash32> = chunk.iter().map(|h| Hash32(h.0)).collect();
         while !wanted.is_empty() {
             let Response::Records(records) =
