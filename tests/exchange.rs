@@ -183,6 +183,44 @@ fn a_member_list_imports_reimports_unchanged_and_round_trips() {
     );
 }
 
+#[test]
+fn a_node_importing_its_export_leaves_other_nodes_records_to_their_authors() {
+    let root = tempfile::tempdir().unwrap();
+    let a = Node::start(root.path(), "a", &[]);
+    let b = Node::start(root.path(), "b", &["--bootstrap", &a.multiaddr()]);
+    for (node, id) in [(&a, "from-a-1"), (&a, "from-a-2"), (&b, "from-b")] {
+        let body = serde_json::json!({"name": id, "countries": ["SN"]});
+        assert_eq!(node.post_json("organisation", id, body).status, 201);
+    }
+    common::wait_for("A's records on B", || {
+        (b.status()["records"]["organisation"] == 3).then_some(())
+    });
+    let digest = b.status()["state_digest"].clone();
+    let export = b.cli(&["export", "csv"]);
+    assert!(export.status.success(), "{}", text(&export));
+    let exported = root.path().join("b.csv");
+    std::fs::write(&exported, &export.stdout).unwrap();
+    let back = b.cli(&["import", "csv", exported.to_str().unwrap()]);
+    let said = text(&back);
+    assert!(back.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "is {}'s, and this node holds it: left to its author",
+            a.did()
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("1 organisations: 0 created, 0 updated, 1 unchanged, 0 rejected, 2 of other nodes left to their authors"),
+        "{said}"
+    );
+    assert_eq!(
+        b.status()["state_digest"],
+        digest,
+        "nothing was signed again"
+    );
+}
+
 /// The sample member list shipped in the repository imports on a terminal with a progress
 /// bar (run under `script`, which gives it a pseudo-terminal).
 #[test]

@@ -254,6 +254,8 @@ pub struct Dropped {
 pub struct Row {
     pub identifier: Option<String>,
     pub source: Option<String>,
+    /// The `Maillage Address` of a row exported from a node: whose record it is.
+    pub address: Option<String>,
     /// What the row sets (values) and clears (`null`): a JSON Merge Patch of the body.
     pub patch: Map<String, Value>,
     /// What the row gives only if the record has none (regions derived from the country).
@@ -786,7 +788,8 @@ impl Sheet {
                     set(patch, &[key], json!(d));
                 }
                 Field::Property(name) => set(patch, &["properties", name], value(json!(text))),
-                Field::Address | Field::Hash => {}
+                Field::Address => row.address = (!empty).then_some(text),
+                Field::Hash => {}
             }
             row.dropped.extend(dropped);
         }

@@ -83,6 +83,19 @@ impl Remote {
         self.answer(Self::agent().get(format!("{}{path}", self.url())).call())
     }
 
+    /// Whether the node serves `path` (200) or not (404).
+    pub fn holds(&self, path: &str) -> anyhow::Result<bool> {
+        let response = Self::agent()
+            .get(format!("{}{path}", self.url()))
+            .call()
+            .with_context(|| format!("cannot reach the node at {}", self.url()))?;
+        match response.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => self.answer(Ok(response)).map(|_| false),
+        }
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let request = Self::agent()
             .post(format!("{}{path}", self.url()))

@@ -66,6 +66,8 @@ struct Item {
     patch: Map<String, Value>,
     defaults: Map<String, Value>,
     dropped: Vec<Dropped>,
+    /// The address a row exported from a node names (its `Maillage Address`).
+    address: Option<maillage_core::Address>,
 }
 
 /// Records written in one request.
@@ -328,12 +330,14 @@ fn read_csv(
             }
             (id, _) => id,
         };
+        let address = row.address.as_deref().and_then(|a| a.parse().ok());
         items.push(Item {
             place: format!("row {number}"),
             id,
             patch: row.patch,
             defaults: row.defaults,
             dropped: row.dropped,
+            address,
         });
     }
     Ok(items)
@@ -626,6 +630,7 @@ fn read_murmurations(path: &Path) -> anyhow::Result<Vec<Item>> {
                     patch: Map::new(),
                     defaults: Map::new(),
                     dropped: vec![],
+                    address: None,
                 });
                 continue;
             }
@@ -645,6 +650,7 @@ fn read_murmurations(path: &Path) -> anyhow::Result<Vec<Item>> {
                 patch,
                 defaults: Map::new(),
                 dropped,
+                address: None,
             });
         }
     }
@@ -697,9 +703,32 @@ pub fn run(import: Import, remote: &Remote) -> anyhow::Result<()> {
         Import::Murmurations { path, dry_run } => (read_murmurations(&path)?, dry_run, false),
     };
     let (mut created, mut updated, mut unchanged, mut rejected, mut dropped) = (0, 0, 0, 0, 0);
+    // A row a node exported names its record: one of another author that this node holds
+    // already is that author's to sign, not this node's (a fresh node takes it as its own).
+    let mut others = 0;
+    let did = if items.iter().any(|i| i.address.is_some()) {
+        Some(remote.did()?)
+    } else {
+        None
+    };
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
     let mut writes: Vec<(String, Value)> = vec![];
     for item in items {
+        if let Some(address) = &item.address
+            && Some(address.author.did()) != did
+            && remote.holds(&format!(
+                "/api/v1/records/{}",
+                address.to_string().trim_start_matches("maillage:")
+            ))?
+        {
+            others += 1;
+            println!(
+                "{}: {address} is {}'s, and this node holds it: left to its author (remove the Maillage Address column to sign it as this node's)",
+                item.place,
+                address.author.did()
+            );
+            continue;
+        }
         for d in &item.dropped {
             dropped += 1;
             let action = if strict {
@@ -781,8 +810,13 @@ pub fn run(import: Import, remote: &Remote) -> anyhow::Result<()> {
     } else {
         ""
     };
+    let others = if others > 0 {
+        format!(", {others} of other nodes left to their authors")
+    } else {
+        String::new()
+    };
     println!(
-        "{} organisations: {created} created, {updated} updated, {unchanged} unchanged, {rejected} rejected; {dropped} cells left out{would}",
+        "{} organisations: {created} created, {updated} updated, {unchanged} unchanged, {rejected} rejected{others}; {dropped} cells left out{would}",
         created + updated + unchanged + rejected
     );
     if rejected > 0 {
