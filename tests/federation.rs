@@ -192,7 +192,10 @@ fn an_equivocation_ends_with_one_winner_everywhere() {
     };
     let (one, two) = (sign("Version one"), sign("Version two"));
     assert_eq!(a.post_cbor(one.bytes()).status, 201);
-    assert_eq!(c.post_cbor(two.bytes()).status, 201);
+    // 409 if gossip brought version one to C first (C then keeps the lower hash, and
+    // version two as the evidence): either way the end below is the same.
+    let second = c.post_cbor(two.bytes());
+    assert!(matches!(second.status, 201 | 409), "{second:?}");
     let winner = one.hash().min(two.hash()).to_string();
     let path = format!(
         "/api/v1/records/{}/organisation/two-faced",
