@@ -1,5 +1,5 @@
 //! Bans kept across restarts: `{"<peer id>": <until, ms since the Unix epoch>}`, rewritten
-//! whole (to a temporary name, then renamed) at every new ban.
+//! whole at every new ban.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,24 +8,13 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use maillage_store::ingest::now_ms;
 
+use crate::state_file;
+
 /// The bans in `path` that have not run out; none if there is no file. A file that does
 /// not read is reported and left for the operator, and no ban is taken from it.
 pub(crate) fn load(path: &Path) -> HashMap<PeerId, Instant> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HashMap::new(),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "cannot read the bans; starting without them");
-            return HashMap::new();
-        }
-    };
-    let saved: HashMap<String, u64> = match serde_json::from_str(&text) {
-        Ok(saved) => saved,
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "the bans file is not {{\"<peer id>\": <until ms>}}; starting without it");
-            return HashMap::new();
-        }
-    };
+    let saved: HashMap<String, u64> =
+        state_file::load(path, "the bans", "{\"<peer id>\": <until ms>}").unwrap_or_default();
     let (now, wall) = (Instant::now(), now_ms());
     saved
         .into_iter()
@@ -47,14 +36,7 @@ pub(crate) fn save(path: &Path, bans: &HashMap<PeerId, Instant>) {
         .filter(|(_, until)| **until > now)
         .map(|(peer, until)| (peer.to_string(), wall + (*until - now).as_millis() as u64))
         .collect();
-    let tmp = path.with_extension("json.tmp");
-    let written = serde_json::to_vec_pretty(&saved)
-        .map_err(std::io::Error::other)
-        .and_then(|bytes| std::fs::write(&tmp, bytes))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        tracing::warn!(path = %path.display(), error = %e, "cannot keep the bans for the next start");
-    }
+    state_file::save(path, &saved, "the bans");
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod event_loop;
 mod peer_book;
 mod session;
 mod slots;
+mod state_file;
 pub mod sync;
 
 use std::sync::Arc;

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
+use crate::state_file;
+
 /// Most peers kept, and most addresses per peer.
 const MAX_PEERS: usize = 256;
 const MAX_ADDRS: usize = 8;
@@ -136,40 +138,19 @@ impl PeerBook {
         }
         let saved: HashMap<String, &Entry> =
             self.peers.iter().map(|(p, e)| (p.to_string(), e)).collect();
-        let tmp = path.with_extension("json.tmp");
-        let written = serde_json::to_vec_pretty(&saved)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                let mut file = std::fs::File::create(&tmp)?;
-                std::io::Write::write_all(&mut file, &bytes)?;
-                file.sync_all()
-            })
-            .and_then(|()| std::fs::rename(&tmp, path));
-        match written {
-            Ok(()) => self.changed = false,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot keep the peers met for the next start");
-            }
+        if state_file::save(path, &saved, "the peers met") {
+            self.changed = false;
         }
     }
 }
 
 fn read(path: &Path) -> HashMap<PeerId, Entry> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return HashMap::new(),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "cannot read the peers met before; starting with the bootstrap peers only");
-            return HashMap::new();
-        }
-    };
-    let saved: HashMap<String, Entry> = match serde_json::from_str(&text) {
-        Ok(saved) => saved,
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "the peer book is not {{\"<peer id>\": {{\"addrs\": […], \"connected\": <ms>, \"heard\": <ms>}}}}; starting with the bootstrap peers only");
-            return HashMap::new();
-        }
-    };
+    let saved: HashMap<String, Entry> = state_file::load(
+        path,
+        "the peers met before",
+        "{\"<peer id>\": {\"addrs\": […], \"connected\": <ms>, \"heard\": <ms>}}",
+    )
+    .unwrap_or_default();
     saved
         .into_iter()
         .filter_map(|(peer, entry)| Some((peer.parse().ok()?, entry)))
