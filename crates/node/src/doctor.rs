@@ -104,12 +104,15 @@ fn files(r: &mut Report, dir: &Path) -> Option<String> {
             return None;
         }
     }
-    let mut did = None;
     for (name, what) in [
         (identity::KEY_FILE, "the node's signing key"),
         (identity::TOKEN_FILE, "the API token"),
     ] {
         let path = dir.join(name);
+        if name == identity::TOKEN_FILE && std::env::var_os("MAILLAGE_API_TOKEN").is_some() {
+            r.ok(name, "given by MAILLAGE_API_TOKEN");
+            continue;
+        }
         if !path.exists() {
             r.problem(
                 name,
@@ -125,10 +128,7 @@ fn files(r: &mut Report, dir: &Path) -> Option<String> {
             Err(e) => r.problem(name, format!("{e:#}")),
         }
     }
-    if let Ok(id) = identity::load(dir) {
-        did = Some(id.did());
-    }
-    did
+    identity::load(dir).ok().map(|id| id.did())
 }
 
 fn agent() -> ureq::Agent {
