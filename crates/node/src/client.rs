@@ -10,8 +10,8 @@ use crate::identity;
 /// Where the node is and how to authenticate to it.
 #[derive(Debug, clap::Args)]
 pub struct Remote {
-    /// The node's HTTP API (default: http.listen in <data-dir>/config.toml, else
-    /// http://127.0.0.1:7701).
+    /// The node's HTTP API (default: MAILLAGE_HTTP, else http.listen in
+    /// <data-dir>/config.toml, else http://127.0.0.1:7701).
     #[arg(long, env = "MAILLAGE_NODE", global = true)]
     pub node: Option<String>,
     /// A file holding the API token (default: <data-dir>/api.token; or set MAILLAGE_API_TOKEN).

@@ -217,13 +217,14 @@ impl Config {
     }
 }
 
-/// Where a client reaches the node of `data_dir`: `http.listen` in its config.toml (a
-/// wildcard address on loopback), else the default.
+/// Where a client reaches the node of `data_dir`: `MAILLAGE_HTTP`, else `http.listen` in
+/// its config.toml, else the default (a wildcard address is reached on loopback).
 pub fn http_of(data_dir: &Path) -> SocketAddr {
-    let path = data_dir.join("config.toml");
-    let listen = read(&path)
-        .ok()
-        .map_or_else(|| Http::default().listen, |f| f.http.listen);
+    let listen = std::env::var("MAILLAGE_HTTP").unwrap_or_else(|_| {
+        read(&data_dir.join("config.toml"))
+            .ok()
+            .map_or_else(|| Http::default().listen, |f| f.http.listen)
+    });
     connectable(listen.parse().unwrap_or(([127, 0, 0, 1], 7701).into()))
 }
 
