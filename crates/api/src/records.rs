@@ -239,15 +239,16 @@ impl Search {
         q.org_type = self
             .kind
             .map(|k| {
-                maillage_core::body::OrganisationType::ALL
+                let known = maillage_core::body::OrganisationType::ALL
                     .iter()
-                    .find(|t| t.as_str() == k)
-                    .map(|t| t.as_str().to_owned())
-                    .ok_or_else(|| {
-                        Error::BadRequest(format!(
-                            "kind `{k}` is not an organisation type: network, initiative, support, agency, research or funder"
-                        ))
-                    })
+                    .any(|t| t.as_str() == k);
+                if known {
+                    Ok(k)
+                } else {
+                    Err(Error::BadRequest(format!(
+                        "kind `{k}` is not an organisation type: network, initiative, support, agency, research or funder"
+                    )))
+                }
             })
             .transpose()?;
         q.country = self

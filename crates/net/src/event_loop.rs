@@ -87,6 +87,15 @@ impl Alone {
     /// Most failures kept for the warning.
     const TRIED: usize = 32;
 
+    /// Alone from now on, nothing tried yet.
+    fn from_now() -> Alone {
+        Alone {
+            since: Some(Instant::now()),
+            warned: false,
+            tried: std::collections::BTreeMap::new(),
+        }
+    }
+
     /// A dial failed: kept for the warning while the node is alone.
     fn tried(&mut self, what: String, why: String) {
         if self.since.is_some()
@@ -280,11 +289,7 @@ impl EventLoop {
             cache: Arc::default(),
             trusted,
             book,
-            alone: Alone {
-                since: Some(Instant::now()),
-                warned: false,
-                tried: std::collections::BTreeMap::new(),
-            },
+            alone: Alone::from_now(),
         };
         Ok((handle, tokio::spawn(event_loop.run())))
     }
@@ -299,8 +304,8 @@ impl EventLoop {
                 peers = self.book.len(),
                 "dialling the peers met before, beside the bootstrap peers"
             );
-            self.dial_book();
         }
+        self.dial_book();
         loop {
             tokio::select! {
                 biased;
@@ -398,7 +403,7 @@ impl EventLoop {
                         tracing::debug!(%peer, bytes_in = report.bytes_received, bytes_out = report.bytes_sent, "sync session: nothing to exchange")
                     }
                     None => {
-                        tracing::info!(%peer, records_in = report.records_in, records_out = report.records_out, bytes_in = report.bytes_received, bytes_out = report.bytes_sent, ms = report.duration_ms, "sync session")
+                        tracing::info!(%peer, records_in = report.records_in, records_out = report.records_out, bytes_in = report.bytes_received, bytes_out = report.bytes_sent, rounds = report.rounds, ms = report.duration_ms, "sync session")
                     }
                 }
                 Metrics::add(
@@ -666,7 +671,6 @@ impl EventLoop {
                     }
                 }
                 self.alone.since = None;
-                self.alone.tried.remove(&peer_id.to_string());
                 // A peer that dialled in is in the book once identify says it is one of ours.
                 if endpoint.is_dialer() {
                     self.book
@@ -714,11 +718,7 @@ impl EventLoop {
                     self.handle.metrics.peers.fetch_sub(1, Ordering::Relaxed);
                 }
                 if self.peers.is_empty() && self.alone.since.is_none() {
-                    self.alone = Alone {
-                        since: Some(Instant::now()),
-                        warned: false,
-                        tried: std::collections::BTreeMap::new(),
-                    };
+                    self.alone = Alone::from_now();
                 }
                 let now = Instant::now();
                 for b in &mut self.bootstrap {

@@ -207,19 +207,11 @@ pub(crate) async fn run(handle: Handle, ingest: Arc<Ingest>, peer: PeerId) {
     let started = Instant::now();
     let mut report = SyncReport::default();
     if let Err(e) = session(&handle, &ingest, peer, &mut report).await {
-        tracing::info!(error = %e, "sync session failed");
         report.error = Some(e);
     }
     report.at = now_ms();
     report.duration_ms = started.elapsed().as_millis() as u64;
-    tracing::debug!(
-        rounds = report.rounds,
-        records_in = report.records_in,
-        records_out = report.records_out,
-        bytes_sent = report.bytes_sent,
-        bytes_received = report.bytes_received,
-        "sync session done"
-    );
+    // The event loop logs the session, once.
     handle.send(Command::SyncDone { peer, report }).await;
 }
 

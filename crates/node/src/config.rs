@@ -225,7 +225,13 @@ pub fn http_of(data_dir: &Path) -> SocketAddr {
             .ok()
             .map_or_else(|| Http::default().listen, |f| f.http.listen)
     });
-    connectable(listen.parse().unwrap_or(([127, 0, 0, 1], 7701).into()))
+    let default = || {
+        Http::default()
+            .listen
+            .parse()
+            .expect("the default is an address")
+    };
+    connectable(listen.parse().unwrap_or_else(|_| default()))
 }
 
 /// An address to reach a listener bound to `addr` (a wildcard one is reached on loopback).
