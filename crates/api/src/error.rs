@@ -82,8 +82,14 @@ impl From<Rejection> for Error {
 
 impl From<maillage_store::Error> for Error {
     fn from(e: maillage_store::Error) -> Error {
+        Error::Internal(e.to_string())
+    }
+}
+
+impl From<maillage_search::Error> for Error {
+    fn from(e: maillage_search::Error) -> Error {
         match e {
-            maillage_store::Error::Query(m) => Error::BadRequest(m),
+            maillage_search::Error::Query(m) => Error::BadRequest(m),
             e => Error::Internal(e.to_string()),
         }
     }

@@ -13,7 +13,7 @@ use maillage_core::{Address, Kind, Record};
 use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::records::{Search, query};
+use crate::records::{Params, search_of};
 use crate::{Error, State, blocking};
 
 /// The JSON-LD context: schema.org terms, ESSGLOBAL's vocabulary (`essglobal-vocab.ttl`)
@@ -238,21 +238,13 @@ pub(crate) async fn export(
     Extract(state): Extract<State>,
     Path(file): Path<String>,
     headers: axum::http::HeaderMap,
-    q: Result<Query<Search>, QueryRejection>,
+    q: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, Error> {
     let format = format(&file)?;
-    let mut query = query(q)?.into_query(Kind::Organisation)?;
-    query.limit = maillage_store::engine::MAX_LIMIT;
-    let store = state.ingest.store().clone();
-    // A filter the store refuses is a 400 before the first byte, not a cut-off file.
-    let (check, probe) = (
-        store.clone(),
-        maillage_store::Query {
-            limit: 1,
-            ..query.clone()
-        },
-    );
-    blocking(move || Ok(check.search(&probe).map(|_| ())?)).await?;
+    // A filter refused is a 400 before the first byte, not a cut-off file.
+    let mut query = search_of(Kind::Organisation, q)?;
+    query.limit = maillage_search::query::MAX_LIMIT;
+    let store = state.search.clone();
     let base = base_url(&headers);
     // A few pages in flight: memory stays bounded however large the export.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
@@ -272,7 +264,7 @@ pub(crate) async fn export(
                         row.columns.add(o);
                     }
                 }
-                match page.next_cursor {
+                match page.next {
                     Some(c) => first.cursor = Some(c),
                     None => break,
                 }
@@ -308,7 +300,7 @@ pub(crate) async fn export(
             {
                 return; // The reader went away.
             }
-            match page.next_cursor {
+            match page.next {
                 Some(c) => query.cursor = Some(c),
                 None => break,
             }

@@ -29,6 +29,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use maillage_core::SigningKey;
+use maillage_search::Search;
 use maillage_store::ingest::Ingest;
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,7 @@ pub const MAX_BATCH_BODY: usize = 16 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct State {
     pub ingest: Arc<Ingest>,
+    pub search: Arc<Search>,
     /// The node's author key, to sign what editors submit.
     pub key: Arc<SigningKey>,
     pub peer_id: String,
@@ -64,6 +66,7 @@ pub const MAX_EVENT_READERS: usize = 64;
 impl State {
     pub fn new(
         ingest: Arc<Ingest>,
+        search: Arc<Search>,
         key: SigningKey,
         peer_id: String,
         token: &str,
@@ -72,6 +75,7 @@ impl State {
     ) -> State {
         State {
             ingest,
+            search,
             key: Arc::new(key),
             peer_id,
             token_digest: Sha256::digest(token.trim().as_bytes()).into(),

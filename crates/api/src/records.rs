@@ -209,113 +209,53 @@ pub(crate) async fn delete(
     Ok((StatusCode::OK, Json(body)).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Search {
-    q: Option<String>,
-    /// The organisation's `type` (network, initiative, …).
-    kind: Option<String>,
-    country: Option<String>,
-    region: Option<String>,
-    activity: Option<String>,
-    author: Option<String>,
-    near: Option<String>,
-    party: Option<String>,
-    status: Option<String>,
-    confirmed: Option<bool>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
+/// Query parameters as given, in order; [`maillage_search::Query::from_params`] reads them.
+pub(crate) type Params = Vec<(String, String)>;
 
 pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Error> {
     q.map(|Query(q)| q)
         .map_err(|e| Error::BadRequest(format!("bad query parameters: {}", e.body_text())))
 }
 
-impl Search {
-    pub(crate) fn into_query(self, kind: Kind) -> Result<maillage_store::Query, Error> {
-        let mut q = maillage_store::Query::new(kind);
-        q.text = self.q;
-        q.org_type = self
-            .kind
-            .map(|k| {
-                let known = maillage_core::body::OrganisationType::ALL
-                    .iter()
-                    .any(|t| t.as_str() == k);
-                if known {
-                    Ok(k)
-                } else {
-                    Err(Error::BadRequest(format!(
-                        "kind `{k}` is not an organisation type: network, initiative, support, agency, research or funder"
-                    )))
-                }
-            })
-            .transpose()?;
-        q.country = self
-            .country
-            .map(|c| {
-                maillage_core::vocab::country_code(&c)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        Error::BadRequest(format!(
-                            "country `{c}` is not a country name or ISO 3166 code"
-                        ))
-                    })
-            })
-            .transpose()?;
-        q.region = self.region;
-        q.activity = self
-            .activity
-            .map(|a| {
-                maillage_core::vocab::find(&maillage_core::vocab::Scheme::ACTIVITIES, &a)
-                    .map(maillage_core::vocab::Concept::id)
-                    .ok_or_else(|| Error::BadRequest(format!("activity `{a}` is not an ESSGLOBAL activity (a code like AM60 or ICA280, a URI or a label)")))
-            })
-            .transpose()?;
-        q.author = self.author.map(|a| a.parse()).transpose()?;
-        q.near = self
-            .near
-            .map(|n| {
-                let parts: Vec<f64> = n.split(',').filter_map(|p| p.trim().parse().ok()).collect();
-                match parts.as_slice() {
-                    [lat, lon, km] => Ok((*lat, *lon, *km)),
-                    _ => Err(Error::BadRequest(format!(
-                        "`near={n}` must be lat,lon,km, like 14.69,-17.44,50"
-                    ))),
-                }
-            })
-            .transpose()?;
-        q.party = self.party;
-        q.status = self.status;
-        q.confirmed = self.confirmed;
-        q.cursor = self.cursor;
-        q.limit = match self.limit {
-            None => 50,
-            Some(n @ 1..=maillage_store::engine::MAX_LIMIT) => n,
-            Some(n) => {
-                return Err(Error::BadRequest(format!(
-                    "limit={n}: a page holds 1 to {} items",
-                    maillage_store::engine::MAX_LIMIT
-                )));
-            }
-        };
-        Ok(q)
-    }
+/// The search the parameters ask for.
+pub(crate) fn search_of(
+    kind: Kind,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Result<maillage_search::Query, Error> {
+    let params = query(params)?;
+    Ok(maillage_search::Query::from_params(
+        kind,
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?)
 }
 
-async fn search(state: State, kind: Kind, search: Search) -> Result<Json<Value>, Error> {
-    let query = search.into_query(kind)?;
+async fn search(state: State, query: maillage_search::Query) -> Result<Json<Value>, Error> {
+    let search = state.search.clone();
     let store = state.ingest.store().clone();
     blocking(move || {
-        let page = store.search(&query)?;
-        let items = page
+        let found = search.search(&query)?;
+        let items = found
             .items
             .iter()
             .map(|s| record_json(store.as_ref(), s))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Json(
-            json!({ "items": items, "next_cursor": page.next_cursor }),
-        ))
+        let facets: serde_json::Map<String, Value> = found
+            .facets
+            .iter()
+            .map(|(facet, values)| {
+                let values: Vec<Value> = values
+                    .iter()
+                    .map(|(value, count)| json!({"value": value, "count": count}))
+                    .collect();
+                (facet.name().to_owned(), Value::Array(values))
+            })
+            .collect();
+        Ok(Json(json!({
+            "items": items,
+            "total": found.total,
+            "facets": facets,
+            "next_cursor": found.next.map(|c| c.encode()),
+        })))
     })
     .await
 }
@@ -324,30 +264,20 @@ async fn search(state: State, kind: Kind, search: Search) -> Result<Json<Value>,
 #[tracing::instrument(skip(state))]
 pub(crate) async fn organisations(
     Extract(state): Extract<State>,
-    q: Result<Query<Search>, QueryRejection>,
+    q: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<Value>, Error> {
-    let q = query(q)?;
-    if q.party.is_some() || q.status.is_some() || q.confirmed.is_some() {
-        return Err(Error::BadRequest(
-            "`party`, `status` and `confirmed` filter collaborations".into(),
-        ));
-    }
-    search(state, Kind::Organisation, q).await
+    let query = search_of(Kind::Organisation, q)?;
+    search(state, query).await
 }
 
 /// `GET /api/v1/collaborations`.
 #[tracing::instrument(skip(state))]
 pub(crate) async fn collaborations(
     Extract(state): Extract<State>,
-    q: Result<Query<Search>, QueryRejection>,
+    q: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<Value>, Error> {
-    let q = query(q)?;
-    if q.activity.is_some() || q.near.is_some() {
-        return Err(Error::BadRequest(
-            "`activity` and `near` filter organisations".into(),
-        ));
-    }
-    search(state, Kind::Collaboration, q).await
+    let query = search_of(Kind::Collaboration, q)?;
+    search(state, query).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -414,41 +344,83 @@ pub(crate) async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// `GET /api/v1/graph`: organisations and collaborations as nodes, parties as edges.
+/// Most organisations, and most collaborations, in one graph.
+pub const MAX_GRAPH: u64 = 10_000;
+
+/// Every result of `query`, a page at a time; refused past [`MAX_GRAPH`].
+fn all_of(
+    search: &maillage_search::Search,
+    mut query: maillage_search::Query,
+    what: &str,
+) -> Result<Vec<Stored>, Error> {
+    query.limit = maillage_search::query::MAX_LIMIT;
+    let mut all = vec![];
+    loop {
+        let page = search.search(&query)?;
+        if page.total > MAX_GRAPH {
+            return Err(Error::TooLarge(format!(
+                "the graph would hold {} {what}, more than the {MAX_GRAPH} it draws; narrow it with the filters of /api/v1/organisations (country=, region=, activity=, author=, …)",
+                page.total
+            )));
+        }
+        all.extend(page.items);
+        match page.next {
+            Some(c) => query.cursor = Some(c),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// `GET /api/v1/graph`: the organisations the filters of `/api/v1/organisations` find,
+/// and the collaborations they are parties to, as nodes; parties and `member_of` as edges.
 #[tracing::instrument(skip(state))]
-pub(crate) async fn graph(Extract(state): Extract<State>) -> Result<Json<Value>, Error> {
+pub(crate) async fn graph(
+    Extract(state): Extract<State>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Value>, Error> {
+    let mut query = search_of(Kind::Organisation, q)?;
+    if query.cursor.is_some() || query.text.is_some() {
+        return Err(Error::BadRequest(
+            "the graph takes the filters of /api/v1/organisations, not `q` or `cursor`".into(),
+        ));
+    }
+    query.sort = maillage_search::Sort::Name;
+    let search = state.search.clone();
     let store = state.ingest.store().clone();
     blocking(move || {
+        let organisations = all_of(&search, query, "organisations")?;
+        let found: std::collections::HashSet<String> = organisations
+            .iter()
+            .map(|s| s.record.address().to_string())
+            .collect();
         let mut nodes = Vec::new();
         let mut edges = Vec::new();
-        for kind in [Kind::Organisation, Kind::Collaboration] {
-            let mut q = maillage_store::Query::new(kind);
-            q.limit = maillage_store::engine::MAX_LIMIT;
-            loop {
-                let page = store.search(&q)?;
-                for s in &page.items {
-                    let address = s.record.address().to_string();
-                    match &s.record.body {
-                        Body::Organisation(o) => {
-                            nodes.push(json!({"id": address, "kind": "organisation", "label": o.name}));
-                            for m in &o.member_of {
-                                edges.push(json!({"from": address, "to": m, "type": "member_of"}));
-                            }
-                        }
-                        Body::Collaboration(c) => {
-                            let confirmed = store.confirmation(&s.record)?.confirmed;
-                            nodes.push(json!({"id": address, "kind": "collaboration", "label": c.title, "confirmed": confirmed}));
-                            for p in &c.parties {
-                                edges.push(json!({"from": p.reference, "to": address, "type": "party", "role": p.role}));
-                            }
-                        }
-                        _ => {}
-                    }
+        for s in &organisations {
+            let address = s.record.address().to_string();
+            if let Body::Organisation(o) = &s.record.body {
+                nodes.push(json!({"id": address, "kind": "organisation", "label": o.name}));
+                for m in &o.member_of {
+                    edges.push(json!({"from": address, "to": m, "type": "member_of"}));
                 }
-                match page.next_cursor {
-                    Some(c) => q.cursor = Some(c),
-                    None => break,
-                }
+            }
+        }
+        let collaborations = all_of(
+            &search,
+            maillage_search::Query::new(Kind::Collaboration),
+            "collaborations",
+        )?;
+        for s in &collaborations {
+            let Body::Collaboration(c) = &s.record.body else {
+                continue;
+            };
+            if !c.parties.iter().any(|p| found.contains(&p.reference)) {
+                continue;
+            }
+            let address = s.record.address().to_string();
+            let confirmed = store.confirmation(&s.record)?.confirmed;
+            nodes.push(json!({"id": address, "kind": "collaboration", "label": c.title, "confirmed": confirmed}));
+            for p in &c.parties {
+                edges.push(json!({"from": p.reference, "to": address, "type": "party", "role": p.role}));
             }
         }
         Ok(Json(json!({ "nodes": nodes, "edges": edges })))

@@ -480,7 +480,8 @@ fn list<T>(
     Ok(())
 }
 
-fn country(field: &str, code: &str) -> Result<(), Error> {
+/// Checks a country code as every write does (a search filter by country too).
+pub fn country(field: &str, code: &str) -> Result<(), Error> {
     vocab::country(code).map(|_| ()).ok_or_else(|| {
         invalid(
             field,
@@ -498,7 +499,8 @@ fn language(field: &str, code: &str) -> Result<(), Error> {
     })
 }
 
-fn concept(field: &str, schemes: &[Scheme], value: &str) -> Result<(), Error> {
+/// Checks a concept of `schemes` as every write does (a search filter by concept too).
+pub fn concept(field: &str, schemes: &[Scheme], value: &str) -> Result<(), Error> {
     match vocab::concept(value) {
         Some(c) if schemes.contains(&c.scheme) => Ok(()),
         _ => {

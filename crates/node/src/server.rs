@@ -121,6 +121,12 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         tracing::info!(records = loaded, "loaded the sample dataset");
     }
 
+    let search_dir = config.data_dir.join("search");
+    let search = Arc::new(
+        maillage_search::Search::open(&search_dir, store.clone())
+            .with_context(|| format!("cannot open the search index in {}", search_dir.display()))?,
+    );
+
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| {
@@ -141,6 +147,7 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     tokio::spawn(release_held(ingest.clone(), shutdown.clone()));
     let state = maillage_api::State::new(
         ingest,
+        search,
         id.key.clone(),
         id.peer_id().to_string(),
         &token,

@@ -31,15 +31,11 @@ use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 use sha2::{Digest as _, Sha256};
 
 use crate::disk::{Disk, Folder};
-use crate::index::{self, Entry, Term, address_key};
+use crate::index::{Entry, address_key};
 use crate::segments::{self, Frame, Location, Segments, Snapshot};
-use crate::{Confirmation, Error, Outcome, Page, Query, Store, Stored, Summary, Ticket};
+use crate::{Confirmation, Error, Outcome, Store, Stored, Summary, Ticket};
 use memory::{Arrival, Memory, Merge, Slot, Version, merge, outcome};
 
-/// Widest `near=` radius: it bounds the cells one query reads.
-pub const MAX_NEAR_KM: f64 = 2_000.0;
-/// Largest page.
-pub const MAX_LIMIT: usize = 500;
 /// Frames compaction copies per turn of the writer's lock.
 const COPY_BATCH: usize = 256;
 
@@ -214,6 +210,7 @@ impl Log {
                     record: decode(&frame, at)?,
                     equivocation: slot.evidence.is_some(),
                     change: slot.current.change,
+                    doc,
                 })
             })
             .transpose()
@@ -329,6 +326,7 @@ impl Log {
                 record,
                 equivocation: slot.evidence.is_some(),
                 change: slot.current.change,
+                doc,
             };
             Ok((outcome(merged), stored, ticket))
         };
@@ -383,6 +381,7 @@ impl Log {
             record,
             equivocation: merged == Merge::Win,
             change,
+            doc,
         };
         Ok((outcome(merged), stored, ticket))
     }
@@ -513,8 +512,21 @@ impl Store for Engine {
         self.log.get(address)
     }
 
-    fn search(&self, query: &Query) -> Result<Page, Error> {
-        self.log.search(query)
+    fn document(&self, doc: u32) -> Result<Option<Stored>, Error> {
+        self.log.stored(doc)
+    }
+
+    fn purges(&self, since: u64) -> Result<Vec<(u64, Author)>, Error> {
+        let mut purges: Vec<(u64, Author)> = self
+            .log
+            .memory()
+            .purges
+            .iter()
+            .filter(|(_, (change, _))| *change > since)
+            .map(|(author, (change, _))| (*change, *author))
+            .collect();
+        purges.sort();
+        Ok(purges)
     }
 
     fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error> {
@@ -568,66 +580,6 @@ impl Log {
         doc.map_or(Ok(None), |doc| self.stored(doc))
     }
 
-    fn search(&self, q: &Query) -> Result<Page, Error> {
-        let mut filters = vec![Term::kind(q.kind)];
-        if let Some(text) = &q.text {
-            let words: Vec<String> = index::tokens(text).collect();
-            if words.is_empty() {
-                return Err(Error::Query(
-                    "`q` needs a word of two characters or more".into(),
-                ));
-            }
-            filters.extend(words.iter().map(|w| Term::token(w)));
-        }
-        filters.extend(q.party.as_deref().map(Term::party));
-        filters.extend(q.activity.as_deref().map(Term::activity));
-        filters.extend(q.org_type.as_deref().map(Term::org_type));
-        filters.extend(q.country.as_deref().map(Term::country));
-        filters.extend(q.status.as_deref().map(Term::status));
-        filters.extend(q.region.as_deref().map(Term::region));
-        filters.extend(q.author.as_ref().map(Term::author));
-        let after = q
-            .cursor
-            .as_deref()
-            .map(|c| {
-                c.parse::<u32>()
-                    .map_err(|_| Error::Query(format!("`{c}` is not a cursor this node gave")))
-            })
-            .transpose()?;
-        if let Some((lat, lon, km)) = q.near
-            && (!(0.0..=MAX_NEAR_KM).contains(&km)
-                || !(-90.0..=90.0).contains(&lat)
-                || !(-180.0..=180.0).contains(&lon))
-        {
-            return Err(Error::Query(format!(
-                "`near` is lat,lon,km with lat in ±90, lon in ±180 and km from 0 to {MAX_NEAR_KM}"
-            )));
-        }
-        let found = {
-            let memory = self.memory();
-            let mut found = memory.index.matching(&filters);
-            if let Some((lat, lon, km)) = q.near {
-                found &= memory.index.near(lat, lon, km);
-            }
-            if let Some(after) = after {
-                found.remove_range(..=after);
-            }
-            found
-        };
-        let (items, last) = self.read_docs(
-            found.iter(),
-            |stored| match q.confirmed {
-                Some(want) => Ok(self.confirmation(&stored.record)?.confirmed == want),
-                None => Ok(true),
-            },
-            q.limit.clamp(1, MAX_LIMIT),
-        )?;
-        Ok(Page {
-            items,
-            next_cursor: last.map(|doc| doc.to_string()),
-        })
-    }
-
     fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error> {
         let docs: Vec<u32> = self
             .memory()
@@ -662,7 +614,7 @@ impl Log {
             });
         };
         let target = collaboration.address().to_string();
-        let endorsements = self.memory().index.matching(&[Term::target(&target)]);
+        let endorsements = self.memory().index.endorsements(&target);
         let (endorsements, _) = self.read_docs(endorsements.iter(), |_| Ok(true), usize::MAX)?;
         let mut endorsed_by: Vec<Author> = endorsements
             .into_iter()

@@ -8,7 +8,7 @@
 //!   from it; writes made durable by group commit;
 //! - `segments`: the record log's segment files and frames;
 //! - [`disk`]: the file I/O under them, real or simulated;
-//! - [`index`]: index terms, text tokens, geographic cells, and the in-memory index (no I/O);
+//! - [`index`]: address keys, and the endorsements of each collaboration (no I/O);
 //! - [`ingest`]: decode → validate → policy → verify → merge → store → event;
 //! - [`policy`]: whose records a node accepts;
 //! - [`ahead`]: records from ahead of the node's clock, held for their time, and the clock's offset.
@@ -39,8 +39,6 @@ pub enum Error {
     Locked(String),
     #[error("storage flush failed: {0}")]
     Flush(String),
-    #[error("query: {0}")]
-    Query(String),
 }
 
 /// A stored version and what the node knows about its address.
@@ -51,6 +49,8 @@ pub struct Stored {
     pub equivocation: bool,
     /// Position in the change log.
     pub change: u64,
+    /// The address's number on this node, given when its first version arrived.
+    pub doc: u32,
 }
 
 /// What storing a version did.
@@ -104,54 +104,6 @@ pub struct Summary {
     pub last_change: u64,
 }
 
-/// A search over one kind. Every filter that is set must match.
-#[derive(Clone, Debug)]
-pub struct Query {
-    pub kind: Kind,
-    pub text: Option<String>,
-    /// Organisation `type`: network, initiative, support, agency, research, funder.
-    pub org_type: Option<String>,
-    pub country: Option<String>,
-    pub region: Option<String>,
-    pub activity: Option<String>,
-    pub author: Option<Author>,
-    /// Latitude, longitude in degrees, radius in km.
-    pub near: Option<(f64, f64, f64)>,
-    pub party: Option<String>,
-    pub status: Option<String>,
-    pub confirmed: Option<bool>,
-    /// Opaque cursor from a previous page.
-    pub cursor: Option<String>,
-    pub limit: usize,
-}
-
-impl Query {
-    pub fn new(kind: Kind) -> Query {
-        Query {
-            kind,
-            text: None,
-            org_type: None,
-            country: None,
-            region: None,
-            activity: None,
-            author: None,
-            near: None,
-            party: None,
-            status: None,
-            confirmed: None,
-            cursor: None,
-            limit: 50,
-        }
-    }
-}
-
-/// One page of results, and the cursor of the next page if there is one.
-#[derive(Clone, Debug)]
-pub struct Page {
-    pub items: Vec<Stored>,
-    pub next_cursor: Option<String>,
-}
-
 /// Whether every party of a collaboration signed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Confirmation {
@@ -171,7 +123,8 @@ pub trait Store: Send + Sync + 'static {
     fn head(&self, address: &Address) -> Result<Option<Head>, Error>;
     /// The current version of an address, tombstones included.
     fn get(&self, address: &Address) -> Result<Option<Stored>, Error>;
-    fn search(&self, query: &Query) -> Result<Page, Error>;
+    /// The current version of document `doc` (see [`Stored::doc`]).
+    fn document(&self, doc: u32) -> Result<Option<Stored>, Error>;
     /// Current versions whose change position is after `since`, oldest first.
     fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error>;
     fn summary(&self) -> Result<Summary, Error>;
@@ -184,6 +137,8 @@ pub trait Store: Send + Sync + 'static {
     fn author_count(&self, author: &Author) -> Result<u64, Error>;
     /// Forgets everything an author wrote; returns how many addresses went.
     fn purge_author(&self, author: &Author) -> Result<u64, Error>;
+    /// The latest purge of each purged author after change position `since`, in order.
+    fn purges(&self, since: u64) -> Result<Vec<(u64, Author)>, Error>;
     /// The store folder's files as they are durable now, for a backup taken while the
     /// node goes on: opened elsewhere, the copy holds every version acknowledged before
     /// this was called.
