@@ -90,7 +90,9 @@ impl Collector for Collect {
         let name = fast.str("sort_name")?;
         let after = match (&self.query.cursor, &name) {
             (None, _) => None,
-            (Some(Cursor { place, .. }), _) if self.query.sort != Sort::Name => Some((place.rank, place.doc)),
+            (Some(Cursor { place, .. }), _) if self.query.sort != Sort::Name => {
+                Some((place.rank, place.doc))
+            }
             (Some(Cursor { place, .. }), Some(names)) => match lower_bound(names, &place.name)? {
                 (ord, true) => Some((ord, place.doc)),
                 (0, false) => None,
@@ -215,9 +217,17 @@ impl SegmentCollector for Segment {
                 (Sort::Name, Some(names)) => {
                     text.clear();
                     let _ = names.ord_to_str(rank, &mut text);
-                    Place { rank: 0, name: text.clone(), doc }
+                    Place {
+                        rank: 0,
+                        name: text.clone(),
+                        doc,
+                    }
                 }
-                _ => Place { rank, name: String::new(), doc },
+                _ => Place {
+                    rank,
+                    name: String::new(),
+                    doc,
+                },
             })
             .collect();
         let facets = self
@@ -236,6 +246,10 @@ impl SegmentCollector for Segment {
                 values
             })
             .collect();
-        Found { places, total: self.total, facets }
+        Found {
+            places,
+            total: self.total,
+            facets,
+        }
     }
 }

@@ -93,7 +93,11 @@ impl std::fmt::Debug for Search {
 
 /// The change position a commit covers, from its payload.
 fn covered_by(payload: Option<&str>) -> Option<u64> {
-    payload?.strip_prefix(FORMAT)?.strip_prefix(' ')?.parse().ok()
+    payload?
+        .strip_prefix(FORMAT)?
+        .strip_prefix(' ')?
+        .parse()
+        .ok()
 }
 
 /// The index in `dir` and the change position it covers, or why it cannot be used.
@@ -103,8 +107,8 @@ fn reopen(dir: &Path, fields: &Fields, last_change: u64) -> Result<(Index, u64),
         return Err("it was written by another version of maillage".into());
     }
     let metas = index.load_metas().map_err(|e| e.to_string())?;
-    let covered = covered_by(metas.payload.as_deref())
-        .ok_or("it does not say which changes it covers")?;
+    let covered =
+        covered_by(metas.payload.as_deref()).ok_or("it does not say which changes it covers")?;
     if covered > last_change {
         return Err(format!(
             "it covers change {covered}, beyond the store's last ({last_change}): the store was replaced"
@@ -267,7 +271,11 @@ impl Indexer {
                 if !all {
                     tracing::info!(covered, of = self.last_change, seconds = started.elapsed().as_secs(), dir = %self.dir.display(), "building the search index");
                 } else if started.elapsed() > Duration::from_secs(1) {
-                    tracing::info!(covered, seconds = started.elapsed().as_secs(), "the search index is up to date");
+                    tracing::info!(
+                        covered,
+                        seconds = started.elapsed().as_secs(),
+                        "the search index is up to date"
+                    );
                 }
             }
             if all {

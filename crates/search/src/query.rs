@@ -8,9 +8,7 @@ use maillage_core::body::{self, CollaborationStatus, CollaborationType, Organisa
 use maillage_core::vocab::Scheme;
 use maillage_core::{Author, Kind};
 use tantivy::Term;
-use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, RangeQuery, TermQuery,
-};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, FuzzyTermQuery, Occur, RangeQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::TokenizerManager;
 
@@ -403,7 +401,9 @@ impl Query {
         }
         if let Some(text) = &self.text {
             if text.chars().count() > MAX_TEXT {
-                return Err(Error::Query(format!("`q` is at most {MAX_TEXT} characters")));
+                return Err(Error::Query(format!(
+                    "`q` is at most {MAX_TEXT} characters"
+                )));
             }
             if !text.chars().any(char::is_alphanumeric) {
                 return Err(Error::Query("`q` needs a letter or a digit".into()));
@@ -463,7 +463,10 @@ impl Query {
             .enumerate()
             .filter(|(_, w)| !long || w.chars().nth(1).is_some())
             .map(|(i, w)| {
-                let stems = stems.iter().map(|s| s.get(i).cloned().unwrap_or_else(|| w.clone())).collect();
+                let stems = stems
+                    .iter()
+                    .map(|s| s.get(i).cloned().unwrap_or_else(|| w.clone()))
+                    .collect();
                 (w, stems)
             })
             .take(MAX_WORDS)
@@ -473,14 +476,28 @@ impl Query {
     /// The Tantivy query: every word found somewhere (names weigh most; the last word also
     /// as a prefix, as people type; longer words also with a typo or two), every filter.
     /// Each part scores a constant, so a result's score depends on it alone.
-    pub fn to_tantivy(&self, f: &Fields, tokenizers: &TokenizerManager) -> Box<dyn tantivy::query::Query> {
-        let scored = |q: Box<dyn tantivy::query::Query>, score: f32| -> (Occur, Box<dyn tantivy::query::Query>) {
+    pub fn to_tantivy(
+        &self,
+        f: &Fields,
+        tokenizers: &TokenizerManager,
+    ) -> Box<dyn tantivy::query::Query> {
+        let scored = |q: Box<dyn tantivy::query::Query>,
+                      score: f32|
+         -> (Occur, Box<dyn tantivy::query::Query>) {
             (Occur::Should, Box::new(ConstScoreQuery::new(q, score)))
         };
         let term = |field, text: &str| -> Box<dyn tantivy::query::Query> {
-            Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, text),
+                IndexRecordOption::Basic,
+            ))
         };
-        let filter = |q: Box<dyn tantivy::query::Query>| (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0)) as Box<dyn tantivy::query::Query>);
+        let filter = |q: Box<dyn tantivy::query::Query>| {
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(q, 0.0)) as Box<dyn tantivy::query::Query>,
+            )
+        };
         let mut must = vec![filter(term(f.kind, self.kind.as_str()))];
         let words = self.words(tokenizers);
         let last = words.len().saturating_sub(1);
@@ -496,7 +513,11 @@ impl Query {
             if i == last {
                 let prefix = |field, score| {
                     scored(
-                        Box::new(FuzzyTermQuery::new_prefix(Term::from_field_text(field, word), 0, true)),
+                        Box::new(FuzzyTermQuery::new_prefix(
+                            Term::from_field_text(field, word),
+                            0,
+                            true,
+                        )),
                         score,
                     )
                 };
@@ -512,7 +533,11 @@ impl Query {
                 let distance = if length >= 9 { 2 } else { 1 };
                 let fuzzy = |field, score| {
                     scored(
-                        Box::new(FuzzyTermQuery::new(Term::from_field_text(field, word), distance, true)),
+                        Box::new(FuzzyTermQuery::new(
+                            Term::from_field_text(field, word),
+                            distance,
+                            true,
+                        )),
                         score,
                     )
                 };
@@ -534,7 +559,10 @@ impl Query {
                 Bound::Included(Term::from_field_f64(field, hi)),
             ))
         };
-        let boxes = self.bbox.into_iter().chain(self.near.map(|(lat, lon, km)| around(lat, lon, km)));
+        let boxes = self
+            .bbox
+            .into_iter()
+            .chain(self.near.map(|(lat, lon, km)| around(lat, lon, km)));
         for b in boxes {
             must.push(filter(range(f.lat, b.south, b.north)));
             let lon: Box<dyn tantivy::query::Query> = if b.west <= b.east {
@@ -557,14 +585,29 @@ fn around(lat: f64, lon: f64, km: f64) -> Bbox {
     let (south, north) = ((lat - dlat).max(-90.0), (lat + dlat).min(90.0));
     let widest = south.abs().max(north.abs());
     if widest >= 89.0 {
-        return Bbox { west: -180.0, south, east: 180.0, north };
+        return Bbox {
+            west: -180.0,
+            south,
+            east: 180.0,
+            north,
+        };
     }
     let dlon = km / (111.32 * widest.to_radians().cos());
     if dlon >= 180.0 {
-        return Bbox { west: -180.0, south, east: 180.0, north };
+        return Bbox {
+            west: -180.0,
+            south,
+            east: 180.0,
+            north,
+        };
     }
     let wrap = |l: f64| (l + 540.0).rem_euclid(360.0) - 180.0;
-    Bbox { west: wrap(lon - dlon), south, east: wrap(lon + dlon), north }
+    Bbox {
+        west: wrap(lon - dlon),
+        south,
+        east: wrap(lon + dlon),
+        north,
+    }
 }
 
 /// Great-circle distance in kilometres.
@@ -620,17 +663,26 @@ mod tests {
         assert!(refusal(Kind::Organisation, &[("bbox", "1,2,3")]).contains("west,south"));
         assert!(refusal(Kind::Organisation, &[("status", "active")]).contains("takes q, type"));
         assert!(refusal(Kind::Collaboration, &[("near", "1,2,3")]).contains("party"));
-        assert!(refusal(Kind::Organisation, &[("country", "SN"), ("country", "FR")]).contains("twice"));
+        assert!(
+            refusal(Kind::Organisation, &[("country", "SN"), ("country", "FR")]).contains("twice")
+        );
         assert!(refusal(Kind::Organisation, &[("limit", "501")]).contains("1 to 500"));
         assert!(refusal(Kind::Organisation, &[("q", "--")]).contains("letter"));
         let q = params(
             Kind::Organisation,
-            &[("country", "SN"), ("activity", "activities-modified:AM60"), ("near", "14.7,-17.4,50")],
+            &[
+                ("country", "SN"),
+                ("activity", "activities-modified:AM60"),
+                ("near", "14.7,-17.4,50"),
+            ],
         )
         .expect("a good search");
         assert_eq!(
             q.filters,
-            [(Facet::Country, "SN".into()), (Facet::Activity, "activities-modified:AM60".into())]
+            [
+                (Facet::Country, "SN".into()),
+                (Facet::Activity, "activities-modified:AM60".into())
+            ]
         );
         assert_eq!(q.near, Some((14.7, -17.4, 50.0)));
     }
@@ -639,18 +691,32 @@ mod tests {
     fn cursors_continue_their_own_order() {
         let cursor = Cursor {
             sort: Sort::Name,
-            place: Place { rank: 0, name: "coopérative".into(), doc: 7 },
+            place: Place {
+                rank: 0,
+                name: "coopérative".into(),
+                doc: 7,
+            },
         };
         let q = params(Kind::Organisation, &[("cursor", &cursor.encode())]).expect("decoded");
         assert_eq!(q.cursor, Some(cursor.clone()));
-        assert!(refusal(Kind::Organisation, &[("cursor", &cursor.encode()), ("q", "x")]).contains("sort=name"));
+        assert!(
+            refusal(
+                Kind::Organisation,
+                &[("cursor", &cursor.encode()), ("q", "x")]
+            )
+            .contains("sort=name")
+        );
         assert!(refusal(Kind::Organisation, &[("cursor", "12")]).contains("not a cursor"));
     }
 
     #[test]
     fn query_words_join_compounds_and_skip_elisions() {
         let q = params(Kind::Organisation, &[("q", "l'Économie co-opérative")]).expect("good");
-        let words: Vec<String> = q.words(&crate::schema::tokenizers()).into_iter().map(|(w, _)| w).collect();
+        let words: Vec<String> = q
+            .words(&crate::schema::tokenizers())
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
         assert_eq!(words, ["economie", "cooperative"]);
     }
 

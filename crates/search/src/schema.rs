@@ -40,13 +40,14 @@ pub fn tokenizers() -> TokenizerManager {
             .build(),
     );
     for (tag, language) in STEMMED {
-        // Stemmed before folding: the stemmers expect the language's accents.
+        // Folded before stemming, so that a word typed without its accents has the stem
+        // of the word written with them (`economia`, `Economía`).
         manager.register(
             &format!("text_{tag}"),
             TextAnalyzer::builder(SimpleTokenizer::default())
                 .filter(LowerCaser)
-                .filter(Stemmer::new(language))
                 .filter(AsciiFoldingFilter)
+                .filter(Stemmer::new(language))
                 .build(),
         );
     }
@@ -152,7 +153,12 @@ impl Fields {
         Some(d)
     }
 
-    fn add_facets<'a>(&self, d: &mut TantivyDocument, facet: Facet, values: impl IntoIterator<Item = &'a str>) {
+    fn add_facets<'a>(
+        &self,
+        d: &mut TantivyDocument,
+        facet: Facet,
+        values: impl IntoIterator<Item = &'a str>,
+    ) {
         let mut seen: Vec<&str> = vec![];
         for v in values {
             if !seen.contains(&v) {
@@ -167,9 +173,17 @@ impl Fields {
     }
 
     /// Descriptions go to the field of their language, or to `text`.
-    fn add_described(&self, d: &mut TantivyDocument, texts: &std::collections::BTreeMap<String, String>) {
+    fn add_described(
+        &self,
+        d: &mut TantivyDocument,
+        texts: &std::collections::BTreeMap<String, String>,
+    ) {
         for (tag, value) in texts {
-            let primary = tag.split(['-', '_']).next().unwrap_or(tag).to_ascii_lowercase();
+            let primary = tag
+                .split(['-', '_'])
+                .next()
+                .unwrap_or(tag)
+                .to_ascii_lowercase();
             let field = STEMMED
                 .iter()
                 .position(|(t, _)| *t == primary)
@@ -187,7 +201,10 @@ impl Fields {
         self.add_described(d, &o.description);
         self.add_described(d, &o.mission);
         let locality = o.address.as_ref().and_then(|a| a.locality.as_deref());
-        for t in locality.into_iter().chain(o.tags.iter().map(String::as_str)) {
+        for t in locality
+            .into_iter()
+            .chain(o.tags.iter().map(String::as_str))
+        {
             d.add_text(self.text, with_joined_compounds(t));
         }
         if let Some(l) = &o.location {
@@ -195,17 +212,32 @@ impl Fields {
             d.add_f64(self.lon, l.lon());
         }
         self.add_facets(d, Facet::Type, o.org_type.map(|t| t.as_str()));
-        self.add_facets(d, Facet::Structure, o.organisational_structures.iter().map(String::as_str));
+        self.add_facets(
+            d,
+            Facet::Structure,
+            o.organisational_structures.iter().map(String::as_str),
+        );
         self.add_facets(
             d,
             Facet::Activity,
-            o.primary_activity.iter().chain(&o.activities).map(String::as_str),
+            o.primary_activity
+                .iter()
+                .chain(&o.activities)
+                .map(String::as_str),
         );
-        self.add_facets(d, Facet::LegalForm, o.legal_forms.iter().map(String::as_str));
+        self.add_facets(
+            d,
+            Facet::LegalForm,
+            o.legal_forms.iter().map(String::as_str),
+        );
         self.add_facets(d, Facet::Qualifier, o.qualifiers.iter().map(String::as_str));
         self.add_facets(d, Facet::Theme, o.themes.iter().map(String::as_str));
         let country = o.address.as_ref().and_then(|a| a.country.as_deref());
-        self.add_facets(d, Facet::Country, o.countries.iter().map(String::as_str).chain(country));
+        self.add_facets(
+            d,
+            Facet::Country,
+            o.countries.iter().map(String::as_str).chain(country),
+        );
         self.add_facets(d, Facet::Region, o.regions.iter().map(|r| r.as_str()));
     }
 
@@ -228,7 +260,11 @@ impl Fields {
         self.add_facets(d, Facet::Region, c.regions.iter().map(|r| r.as_str()));
         let years: Vec<String> = years(c).map(|y| y.to_string()).collect();
         self.add_facets(d, Facet::Year, years.iter().map(String::as_str));
-        self.add_facets(d, Facet::Confirmed, [if confirmed { "true" } else { "false" }]);
+        self.add_facets(
+            d,
+            Facet::Confirmed,
+            [if confirmed { "true" } else { "false" }],
+        );
     }
 }
 
@@ -241,9 +277,14 @@ impl Default for Fields {
 /// The years a collaboration ran: each from its start's to its end's, or its start's alone
 /// when it has no end (at most a century).
 pub fn years(c: &Collaboration) -> impl Iterator<Item = u16> {
-    let year = |date: &Option<String>| date.as_deref().and_then(|d| d.get(..4)?.parse::<u16>().ok());
+    let year = |date: &Option<String>| {
+        date.as_deref()
+            .and_then(|d| d.get(..4)?.parse::<u16>().ok())
+    };
     let start = year(&c.start);
-    let end = year(&c.end).filter(|e| start.is_some_and(|s| *e >= s)).or(start);
+    let end = year(&c.end)
+        .filter(|e| start.is_some_and(|s| *e >= s))
+        .or(start);
     start
         .into_iter()
         .flat_map(move |s| s..=end.unwrap_or(s).min(s.saturating_add(100)))
@@ -285,18 +326,52 @@ mod tests {
     #[test]
     fn names_are_folded_and_split() {
         assert_eq!(
-            analyse(FOLDED, &with_joined_compounds("Œuvre Co-opérative de Thiès, l'Économie")),
-            ["oeuvre", "co", "operative", "de", "thies", "l", "economie", "cooperative"]
+            analyse(
+                FOLDED,
+                &with_joined_compounds("Œuvre Co-opérative de Thiès, l'Économie")
+            ),
+            [
+                "oeuvre",
+                "co",
+                "operative",
+                "de",
+                "thies",
+                "l",
+                "economie",
+                "cooperative"
+            ]
         );
     }
 
     #[test]
     fn descriptions_are_stemmed_in_their_language() {
-        assert_eq!(analyse("text_fr", "coopératives solidaires"), ["cooper", "solidair"]);
-        assert_eq!(analyse("text_en", "cooperatives farming"), ["cooper", "farm"]);
-        assert_eq!(analyse("text_pt", "cooperativas"), analyse("text_pt", "cooperativa"));
-        assert_eq!(analyse("text_es", "cooperativas"), analyse("text_es", "cooperativa"));
-        assert_eq!(analyse("text_de", "Genossenschaften"), analyse("text_de", "Genossenschaft"));
-        assert_eq!(analyse("text_it", "cooperative"), analyse("text_it", "cooperativa"));
+        assert_eq!(
+            analyse("text_fr", "coopératives solidaires"),
+            ["cooper", "solidair"]
+        );
+        assert_eq!(
+            analyse("text_es", "Economía"),
+            analyse("text_es", "economia")
+        );
+        assert_eq!(
+            analyse("text_en", "cooperatives farming"),
+            ["cooper", "farm"]
+        );
+        assert_eq!(
+            analyse("text_pt", "cooperativas"),
+            analyse("text_pt", "cooperativa")
+        );
+        assert_eq!(
+            analyse("text_es", "cooperativas"),
+            analyse("text_es", "cooperativa")
+        );
+        assert_eq!(
+            analyse("text_de", "Genossenschaften"),
+            analyse("text_de", "Genossenschaft")
+        );
+        assert_eq!(
+            analyse("text_it", "cooperative"),
+            analyse("text_it", "cooperativa")
+        );
     }
 }
