@@ -610,6 +610,7 @@ fn real_member_lists_import_whole() {
         "{}",
         text(&out)
     );
+    node.searchable();
     for (country, name) in [
         ("GR", "Αγροτικός Συνεταιρισμός"),
         ("RU", "Кооператив"),

@@ -74,6 +74,7 @@ fn a_deleted_record_stays_gone_across_restarts() {
     node.stop();
     node.restart();
     assert_eq!(node.get(&path).status, 404);
+    node.searchable();
     let search = node.get("/api/v1/organisations?q=gone");
     assert_eq!(search.json["items"], json!([]));
     // The tombstone is what the change feed serves for the address, so aggregators forget it.
@@ -112,6 +113,7 @@ fn a_collaboration_is_confirmed_once_every_party_endorsed_it() {
     );
     assert_eq!(collab.status, 201, "{collab:?}");
     assert_eq!(collab.json["confirmed"], false);
+    node.searchable();
     assert_eq!(
         node.get("/api/v1/collaborations?confirmed=true").json["items"],
         json!([])
@@ -130,6 +132,7 @@ fn a_collaboration_is_confirmed_once_every_party_endorsed_it() {
     let read = node.get(&path_of(&collab.json));
     assert_eq!(read.json["confirmed"], true);
     assert_eq!(read.json["endorsed_by"], json!([org.author.did()]));
+    node.searchable();
     let confirmed = node.get("/api/v1/collaborations?confirmed=true");
     assert_eq!(
         confirmed.json["items"][0]["address"],
@@ -188,29 +191,55 @@ fn search_finds_what_it_should_and_nothing_else() {
     for (id, body) in &orgs {
         assert_eq!(node.post_json("organisation", id, body.clone()).status, 201);
     }
+    node.searchable();
     let search = |q: &str| ids(&node.get(&format!("/api/v1/organisations?{q}")));
     assert_eq!(
         search("q=cooperative"),
         set(&["dakar-food", "thies-housing"])
     );
-    assert_eq!(search("q=COOPERATIVA"), set(&["quito-finance"]));
+    // The Spanish description by its stem; the others a typo away.
+    let spanish = node.get("/api/v1/organisations?q=COOPERATIVA&limit=1");
+    assert_eq!(spanish.json["items"][0]["id"], "quito-finance");
     assert_eq!(search("q=food+cooperative"), set(&["dakar-food"]));
     assert_eq!(search("country=SN"), set(&["dakar-food", "thies-housing"]));
-    assert_eq!(search("country=sn&activity=AM60"), set(&["dakar-food"]));
+    assert_eq!(
+        search("country=SN&activity=activities-modified:AM60"),
+        set(&["dakar-food"])
+    );
+    assert_eq!(search("q=Thies"), set(&["thies-housing"]));
+    assert_eq!(
+        search("q=coop"),
+        set(&["dakar-food", "thies-housing", "quito-finance"])
+    );
+    let answer = node.get("/api/v1/organisations?country=SN&limit=1");
+    assert_eq!(answer.json["total"], 2);
+    assert_eq!(answer.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        answer.json["facets"]["country"],
+        json!([{"value": "SN", "count": 2}])
+    );
+    assert_eq!(
+        answer.json["facets"]["activity"],
+        json!([{"value": "activities-modified:AM60", "count": 1}, {"value": "activities-modified:AM90", "count": 1}])
+    );
     assert_eq!(search("region=europe"), set(&["lyon-food"]));
-    assert_eq!(search("activity=AM60"), set(&["dakar-food", "lyon-food"]));
+    assert_eq!(
+        search("activity=activities-modified:AM60"),
+        set(&["dakar-food", "lyon-food"])
+    );
     assert_eq!(search("near=14.69,-17.44,20"), set(&["dakar-food"]));
     assert_eq!(
         search("near=14.69,-17.44,80"),
         set(&["dakar-food", "thies-housing"])
     );
     assert_eq!(
-        search("near=14.69,-17.44,80&activity=AM90"),
+        search("near=14.69,-17.44,80&activity=activities-modified:AM90"),
         set(&["thies-housing"])
     );
     assert_eq!(search("country=JP"), set(&[]));
-    assert_eq!(search("kind=initiative"), set(&["dakar-food"]));
-    assert_eq!(search("kind=network"), set(&[]));
+    assert_eq!(search("type=initiative"), set(&["dakar-food"]));
+    assert_eq!(search("type=network"), set(&[]));
+    assert_eq!(search("bbox=-18,14,-17,15"), set(&["dakar-food"]));
 
     // Pages of one: every organisation once, none twice.
     let mut seen = Vec::new();
@@ -230,6 +259,16 @@ fn search_finds_what_it_should_and_nothing_else() {
     );
 
     assert_eq!(node.get("/api/v1/organisations?near=1,2").status, 400);
+    // Refused as a write refuses them.
+    for bad in [
+        "near=a,1,2,3",
+        "country=Senegal",
+        "region=moon",
+        "activity=AM60",
+    ] {
+        let answer = node.get(&format!("/api/v1/organisations?{bad}"));
+        assert_eq!(answer.status, 400, "{bad}");
+    }
     assert_eq!(node.get("/api/v1/organisations?near=0,0,5000").status, 400);
     assert_eq!(node.get("/api/v1/organisations?colour=red").status, 400);
 }
@@ -409,6 +448,7 @@ fn kill_9_right_after_201_loses_nothing() {
 fn every_served_record_verifies_independently() {
     let root = tempfile::tempdir().unwrap();
     let node = Node::start(root.path(), "a", &["--demo"]);
+    node.searchable();
     let orgs = node.get("/api/v1/organisations?limit=500");
     let collabs = node.get("/api/v1/collaborations?limit=500");
     let mut items = orgs.json["items"].as_array().unwrap().clone();
@@ -633,7 +673,7 @@ fn a_misbehaving_client_gets_a_short_answer_and_holds_nothing() {
     );
 
     // An export whose filter the store refuses: a 400 with why, not a cut-off file.
-    for filter in ["q=a", "cursor=not-a-cursor"] {
+    for filter in ["q=--", "cursor=not-a-cursor", "country=Senegal"] {
         let r = node.get(&format!("/api/v1/export/organisations.csv?{filter}"));
         assert_eq!(r.status, 400, "{filter}: {r:?}");
         assert!(!r.error().is_empty());

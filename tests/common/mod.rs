@@ -285,6 +285,15 @@ impl Node {
         self.post_raw("/api/v1/records", "application/cbor", Some(&auth), bytes)
     }
 
+    /// Waits until search answers for every change the node has made (within a second of
+    /// each write).
+    pub fn searchable(&self) {
+        wait_for("search to cover the last change", || {
+            let status = self.status();
+            (status["search_covers"] == status["last_change"]).then_some(())
+        });
+    }
+
     pub fn status(&self) -> Value {
         self.get("/api/v1/status").json
     }

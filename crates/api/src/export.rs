@@ -249,6 +249,8 @@ pub(crate) async fn export(
     // A few pages in flight: memory stays bounded however large the export.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
+        // An export holds what was written before it was asked for.
+        let _ = store.catch_up(crate::CATCH_UP);
         let mut row = Row {
             columns: maillage_core::sheet::Columns::default(),
             base,

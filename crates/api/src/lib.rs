@@ -60,6 +60,9 @@ pub struct State {
     event_readers: Arc<tokio::sync::Semaphore>,
 }
 
+/// Longest an export or the graph waits for search to hold what was written before it.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Readers of `/api/v1/events` at once; past it, a 503.
 pub const MAX_EVENT_READERS: usize = 64;
 

@@ -49,6 +49,7 @@ pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>
         "network_warning": alone,
         "state_digest": summary.digest,
         "last_change": summary.last_change,
+        "search_covers": state.search.covered(),
         "clock": clock(&state),
         "version": env!("CARGO_PKG_VERSION"),
     })))

@@ -388,6 +388,7 @@ pub(crate) async fn graph(
     let search = state.search.clone();
     let store = state.ingest.store().clone();
     blocking(move || {
+        search.catch_up(crate::CATCH_UP)?;
         let organisations = all_of(&search, query, "organisations")?;
         let found: std::collections::HashSet<String> = organisations
             .iter()

@@ -190,3 +190,18 @@ pub fn say(line: &str) {
         std::process::exit(1);
     }
 }
+
+/// Waits, a few seconds at most, until the node's search holds every write it has taken
+/// (within a second of each): what was just written is then listed.
+pub fn searchable(remote: &Remote) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let status = remote.get("/api/v1/status")?;
+        if status["search_covers"] == status["last_change"]
+            || start.elapsed() > std::time::Duration::from_secs(5)
+        {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -173,12 +173,12 @@ struct Filters {
     country: Option<String>,
     #[arg(long)]
     region: Option<String>,
-    /// ESSGLOBAL activity code.
+    /// ESSGLOBAL activity, as records write it (`activities-modified:AM60`).
     #[arg(long)]
     activity: Option<String>,
     /// The organisation's type: network, initiative, support, agency, research or funder.
-    #[arg(long)]
-    kind: Option<String>,
+    #[arg(long = "type")]
+    org_type: Option<String>,
     /// Only the records of this author (a did:key).
     #[arg(long)]
     author: Option<String>,
@@ -194,7 +194,7 @@ impl Filters {
             ("country", &self.country),
             ("region", &self.region),
             ("activity", &self.activity),
-            ("kind", &self.kind),
+            ("type", &self.org_type),
             ("author", &self.author),
             ("near", &self.near),
         ]
@@ -268,13 +268,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Org::Ls { filters } => {
                 let query = filters.query_string();
-                let page = remote.get(&format!("/api/v1/organisations?{query}"))?;
-                for item in page["items"].as_array().into_iter().flatten() {
+                client::searchable(&remote)?;
+                let page = remote.get(&format!("/api/v1/organisations?{query}&limit=500"))?;
+                let items = page["items"].as_array().map_or(&[][..], Vec::as_slice);
+                for item in items {
                     client::say(&format!(
                         "{}\t{}",
                         item["address"].as_str().unwrap_or(""),
                         item["body"]["name"].as_str().unwrap_or("")
                     ));
+                }
+                let total = page["total"].as_u64().unwrap_or(0);
+                if total > items.len() as u64 {
+                    eprintln!(
+                        "{} of {total} shown: narrow the search, or use `maillage export`",
+                        items.len()
+                    );
                 }
             }
             Org::Rm { id } => {

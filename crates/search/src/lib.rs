@@ -183,6 +183,13 @@ impl Search {
         self.covered.load(Ordering::Acquire)
     }
 
+    /// Waits until search covers every change the store had made when this was called
+    /// (for what reads everything: exports, the graph); says whether it does.
+    pub fn catch_up(&self, timeout: Duration) -> Result<bool, Error> {
+        let last = self.store.summary()?.last_change;
+        Ok(self.wait_for(last, timeout))
+    }
+
     /// Waits until search covers change `change`; says whether it does.
     pub fn wait_for(&self, change: u64, timeout: Duration) -> bool {
         let start = Instant::now();

@@ -541,9 +541,10 @@ impl Query {
                         score,
                     )
                 };
-                should.push(fuzzy(f.name, 3.0));
-                should.push(fuzzy(f.alternate, 2.0));
-                should.push(fuzzy(f.text, 1.0));
+                // A word written exactly anywhere ranks above one with a typo in a name.
+                should.push(fuzzy(f.name, 1.5));
+                should.push(fuzzy(f.alternate, 1.0));
+                should.push(fuzzy(f.text, 0.5));
             }
             must.push((Occur::Must, Box::new(BooleanQuery::new(should))));
         }

@@ -310,12 +310,10 @@ fn reopening_rebuilds_what_memory_holds() {
             store.sync(ticket).unwrap();
             view(&*store)
         };
-        assert_eq!(
-            before[0], "dakar",
-            "the renamed version is no longer found by its old name"
+        assert!(
+            before[0].contains("collaboration/work#3:Confirmation { confirmed: true"),
+            "{before:?}"
         );
-        assert_eq!(before[1], "dakar,thies");
-        assert_eq!(before[2], "work");
         let store = open(dir.path());
         assert_eq!(view(&*store), before);
     });
