@@ -80,7 +80,7 @@ pub struct Search {
     /// The change position the searchable index covers.
     covered: Arc<AtomicU64>,
     /// Dropped to stop the indexer.
-    indexer: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+    indexer: Option<(mpsc::SyncSender<()>, std::thread::JoinHandle<()>)>,
 }
 
 impl std::fmt::Debug for Search {
@@ -153,7 +153,7 @@ impl Search {
             last_change,
             dir: dir.to_owned(),
         };
-        let (stop, stopped) = mpsc::channel::<()>();
+        let (stop, stopped) = mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("search-indexer".into())
             .spawn(move || {
@@ -253,7 +253,7 @@ struct Indexer {
 /// What the indexer does with one change position.
 enum Step {
     Purge(Author),
-    Version(Stored),
+    Version(Box<Stored>),
 }
 
 impl Indexer {
@@ -314,7 +314,11 @@ impl Indexer {
                 .into_iter()
                 .filter(|(c, _)| *c <= upto)
                 .map(|(c, a)| (c, Step::Purge(a)))
-                .chain(changes.into_iter().map(|s| (s.change, Step::Version(s))))
+                .chain(
+                    changes
+                        .into_iter()
+                        .map(|s| (s.change, Step::Version(Box::new(s)))),
+                )
                 .collect();
             steps.sort_by_key(|(c, _)| *c);
             return Ok((steps.into_iter().map(|(_, s)| s).collect(), upto, all));
