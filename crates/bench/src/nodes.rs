@@ -173,7 +173,7 @@ impl Bench {
             .to_owned();
         let searches = [
             "/api/v1/organisations?q=cooperative+lima",
-            "/api/v1/organisations?country=SN&activity=AM60",
+            "/api/v1/organisations?country=SN&activity=activities-modified:AM60",
             "/api/v1/organisations?near=14.69,-17.44,50",
             "/api/v1/organisations?q=savings&region=europe",
         ];
@@ -276,7 +276,7 @@ impl Bench {
         // Warm it up the way readers would: searches and pages.
         for q in [
             "q=cooperative",
-            "country=SN&activity=AM60",
+            "country=SN&activity=activities-modified:AM60",
             "near=14.69,-17.44,50",
             "region=europe&limit=500",
         ] {
