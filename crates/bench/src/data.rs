@@ -235,3 +235,10 @@ fn sign(key: &SigningKey, kind: Kind, id: &str, body: serde_json::Value, time: u
     )
     .expect("generated records sign")
 }
+
+/// An organisation whose name holds `word`, found by nothing else.
+pub fn probe(key: &SigningKey, word: &str, time: u64) -> Record {
+    let mut body = organisation_body(&mut Rng::new(time), 0);
+    body["name"] = json!(format!("Sonde {word}"));
+    sign(key, Kind::Organisation, word, body, time)
+}

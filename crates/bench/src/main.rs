@@ -2,7 +2,7 @@
 //! measured in the same run on the same machine (machines are noisy: ratios hold, absolute
 //! times do not).
 //!
-//! `cargo run --release -p maillage-bench -- <name>|all [--json]`
+//! `cargo run --release -p maillage-bench -- <name>…|all [--json] [--records N]`
 
 #![allow(clippy::print_stdout)]
 
@@ -27,10 +27,15 @@ use serde_json::{Value, json};
 #[derive(Debug, Parser)]
 #[command(about = "Maillage benchmarks: each figure beside its baseline, measured in the same run")]
 struct Cli {
-    bench: Bench,
+    /// One or several benchmarks, or `all`.
+    #[arg(required = true)]
+    bench: Vec<Bench>,
     /// One JSON object per figure, nothing else.
     #[arg(long)]
     json: bool,
+    /// Records in the node that `footprint`, `catchup` and `query` run on.
+    #[arg(long, default_value_t = 100_000)]
+    records: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -245,24 +250,25 @@ fn bench_reconcile(json: bool) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let all = cli.bench == Bench::All;
+    let all = cli.bench.contains(&Bench::All);
+    let run = |b: Bench| all || cli.bench.contains(&b);
     let mut ingest = None;
-    if all || cli.bench == Bench::Ingest {
+    if run(Bench::Ingest) {
         ingest = Some(bench_ingest(cli.json)?);
     }
-    if all || cli.bench == Bench::Reconcile {
+    if run(Bench::Reconcile) {
         bench_reconcile(cli.json)?;
     }
-    if all || cli.bench == Bench::Propagation {
+    if run(Bench::Propagation) {
         propagation::run(cli.json)?;
     }
-    if all || matches!(cli.bench, Bench::Catchup | Bench::Footprint | Bench::Query) {
-        let nodes =
-            nodes::Bench::prepare(cli.json).context("preparing a node with 100 000 records")?;
-        if all || cli.bench == Bench::Footprint {
+    if run(Bench::Catchup) || run(Bench::Footprint) || run(Bench::Query) {
+        let nodes = nodes::Bench::prepare(cli.records, cli.json)
+            .with_context(|| format!("preparing a node with {} records", cli.records))?;
+        if run(Bench::Footprint) {
             nodes.footprint(cli.json)?;
         }
-        if all || cli.bench == Bench::Catchup {
+        if run(Bench::Catchup) {
             let ingest = match ingest {
                 Some(rate) => rate,
                 None => bench_ingest(cli.json)?,
@@ -270,7 +276,7 @@ fn main() -> anyhow::Result<()> {
             nodes.catchup(ingest, cli.json)?;
         }
         // Last: it writes records of its own into the node the others measure.
-        if all || cli.bench == Bench::Query {
+        if run(Bench::Query) {
             nodes.query(cli.json)?;
         }
     }
