@@ -1,6 +1,6 @@
 //! Raw libp2p peers against a real node: one publishes forged, malformed and oversize records
 //! on its topic (none is stored or forwarded, and the peer is penalised, then cut off); one
-//! speaks `/maillage/sync/1` and answers fetches with records it was not asked for (the
+//! speaks `/maillage/sync/2` and answers fetches with records it was not asked for (the
 //! session ends at once, nothing is taken, the peer is penalised); eight that never answer
 //! hold every sync session, and a partner is synced with all the same.
 
@@ -195,18 +195,11 @@ async fn forged_malformed_and_oversize_records_go_nowhere() {
     );
 }
 
-/// A raw libp2p peer that speaks `/maillage/sync/1` and nothing else, with frame limits
+/// A raw libp2p peer that speaks `/maillage/sync/2` and nothing else, with frame limits
 /// far above the node's so that it can send what the node must refuse.
-fn sync_peer() -> libp2p::Swarm<
-    libp2p::request_response::cbor::Behaviour<
-        maillage_net::sync::Request,
-        maillage_net::sync::Response,
-    >,
-> {
+fn sync_peer() -> libp2p::Swarm<libp2p::request_response::Behaviour<maillage_net::codec::Codec>> {
     use libp2p::request_response::{self, ProtocolSupport};
-    let codec = request_response::cbor::codec::Codec::default()
-        .set_request_size_maximum(16 * 1024 * 1024)
-        .set_response_size_maximum(16 * 1024 * 1024);
+    let codec = maillage_net::codec::Codec::with_limit(16 * 1024 * 1024);
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -412,9 +405,14 @@ async fn a_sync_peer_that_floods_offers_or_sends_oversize_frames_gets_busy_and_n
         "what was taken is stored, nothing else"
     );
 
-    // An offer over the frame limit: the victim reads no more than the limit, answers
-    // nothing, and goes on serving.
-    let oversize = vec![sync::Record(vec![0xa5; 1024 * 1024]); 6];
+    // An offer over the frame limit, compressed or not (hashes do not compress): the
+    // victim reads no more than the limit, answers nothing, and goes on serving.
+    let noise = |r: u32| -> Vec<u8> {
+        (0..32 * 1024u32)
+            .flat_map(|i| maillage_core::Hash::of(&[r.to_be_bytes(), i.to_be_bytes()].concat()).0)
+            .collect()
+    };
+    let oversize = (0..6).map(|r| sync::Record(noise(r))).collect();
     hostile
         .behaviour_mut()
         .send_request(&victim_id, Request::Offer(oversize));

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use maillage_core::sheet::Sheet;
 use maillage_core::{Body, Kind, Record, cbor};
-use maillage_net::sync::{Request, Response};
+use maillage_net::codec;
+use maillage_net::sync::{self, Request, Response};
 use maillage_store::Store as _;
 use maillage_store::disk::sim::SimDisk;
 
@@ -45,8 +46,11 @@ pub fn record(data: &[u8]) {
     }
 }
 
-/// Sync messages as a peer sends them, through the request-response CBOR codec.
+/// Sync messages as a peer sends them: through the whole codec (zstd, then CBOR), and
+/// through its CBOR layer alone, which the corpus reaches directly.
 pub fn sync_message(data: &[u8]) {
+    let _ = codec::decode::<Request>(data, sync::MAX_MESSAGE);
+    let _ = codec::decode::<Response>(data, sync::MAX_MESSAGE);
     let _ = cbor4ii::serde::from_slice::<Request>(data);
     let _ = cbor4ii::serde::from_slice::<Response>(data);
 }

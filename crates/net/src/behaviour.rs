@@ -11,6 +11,7 @@ use libp2p::{
     request_response,
 };
 
+use crate::codec::Codec;
 use crate::sync;
 
 /// The gossip topic of records.
@@ -35,7 +36,7 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
-    pub sync: request_response::cbor::Behaviour<sync::Request, sync::Response>,
+    pub sync: request_response::Behaviour<Codec>,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
@@ -105,11 +106,8 @@ impl Behaviour {
             kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
         // Servers answer DHT queries without waiting for an external address to be confirmed.
         kad.set_mode(Some(kad::Mode::Server));
-        let codec = request_response::cbor::codec::Codec::default()
-            .set_request_size_maximum(sync::MAX_MESSAGE)
-            .set_response_size_maximum(sync::MAX_MESSAGE);
         let sync = request_response::Behaviour::with_codec(
-            codec,
+            Codec::default(),
             [(
                 StreamProtocol::new(sync::PROTOCOL),
                 request_response::ProtocolSupport::Full,

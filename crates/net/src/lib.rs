@@ -9,12 +9,14 @@
 //!
 //! Layout:
 //! - [`behaviour`]: identify, ping, gossipsub, the sync protocol, Kademlia, mDNS, limits;
-//! - [`sync`]: the `/maillage/sync/1` messages and the reconciliation state machine;
+//! - [`sync`]: the `/maillage/sync/2` messages and the reconciliation state machine;
+//! - [`codec`]: how those messages travel (CBOR, compressed with zstd, bounded);
 //! - `event_loop`: the task that owns the swarm;
 //! - `session`: one sync session with one peer, and the answers to a peer's sessions.
 
 mod bans;
 pub mod behaviour;
+pub mod codec;
 mod event_loop;
 mod peer_book;
 mod session;

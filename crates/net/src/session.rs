@@ -143,21 +143,10 @@ pub(crate) async fn answer(
                         sync::MAX_FETCH
                     )));
                 }
-                let mut records = vec![];
-                let mut size = 0;
-                for Hash32(h) in hashes {
-                    if let Some(bytes) = ingest
-                        .store()
-                        .bytes_by_hash(&Hash(h))
-                        .map_err(|e| e.to_string())?
-                    {
-                        if size + bytes.len() > sync::MAX_BATCH_BYTES {
-                            break;
-                        }
-                        size += bytes.len();
-                        records.push(sync::Record(bytes));
-                    }
-                }
+                let hashes: Vec<Hash> = hashes.into_iter().map(|Hash32(h)| Hash(h)).collect();
+                let (records, _) =
+                    sync::next_batch(&hashes, 0, |h| ingest.store().bytes_by_hash(h))
+                        .map_err(|e| e.to_string())?;
                 Response::Records(records)
             }
             Request::Offer(records) => {
@@ -251,21 +240,30 @@ async fn session(
     }
     report.rounds = session.rounds();
 
-    // Read what the peer lacks before fetching: a fetched version may replace one of them,
+    // Offer what the peer lacks before fetching: a fetched version may replace one of them,
     // and the peer must still see it (two versions with one seq are how it learns of an
-    // equivocation).
-    let store = ingest.clone();
-    let have = std::mem::take(&mut session.have);
-    let offer = blocking(move || {
-        let mut out = vec![];
-        for h in have {
-            if let Some(bytes) = store.store().bytes_by_hash(&h).map_err(|e| e.to_string())? {
-                out.push(bytes);
-            }
+    // equivocation). Read a batch at a time: a session holds one batch, not all of them.
+    let have = Arc::new(std::mem::take(&mut session.have));
+    let mut from = 0;
+    loop {
+        let (store, hashes) = (ingest.clone(), have.clone());
+        let (batch, next) = blocking(move || {
+            sync::next_batch(&hashes, from, |h| store.store().bytes_by_hash(h))
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+        if batch.is_empty() {
+            break;
         }
-        Ok(out)
-    })
-    .await?;
+        from = next;
+        let (n, size) = (
+            batch.len() as u64,
+            batch.iter().map(|r| r.0.len() as u64).sum::<u64>(),
+        );
+        request(handle, peer, Request::Offer(batch)).await?;
+        report.records_out += n;
+        report.bytes_sent += size;
+    }
 
     // Each batch is ingested while the next ones are fetched: batches checked at once keep
     // every core busy, and the network never waits on the disk.
@@ -321,15 +319,6 @@ async fn session(
         account(batch, handle, peer, report).await?;
     }
 
-    for batch in sync::batches(offer) {
-        let (n, size) = (
-            batch.len() as u64,
-            batch.iter().map(|r| r.0.len() as u64).sum::<u64>(),
-        );
-        request(handle, peer, Request::Offer(batch)).await?;
-        report.records_out += n;
-        report.bytes_sent += size;
-    }
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! `/maillage/sync/1`: anti-entropy between two nodes.
+//! `/maillage/sync/2`: anti-entropy between two nodes.
 //!
 //! 1. **Reconcile.** The initiator and the responder compare the `(time, hash)` items of the
 //!    versions they hold by range-based set reconciliation (negentropy, protocol v1): each
@@ -17,7 +17,7 @@ use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector}
 use serde::{Deserialize, Serialize};
 
 /// The protocol name.
-pub const PROTOCOL: &str = "/maillage/sync/1";
+pub const PROTOCOL: &str = "/maillage/sync/2";
 /// Largest reconciliation message (negentropy frame limit): large enough that a difference
 /// of 10 000 versions between sets of 100 000 settles in three round trips.
 pub const FRAME_LIMIT: u64 = 4 * 1024 * 1024;
@@ -29,6 +29,9 @@ pub const MAX_FETCH: usize = 1024;
 pub const MAX_ROUNDS: u32 = 1_000;
 /// Records one session fetches at most (32 MB of hashes).
 pub const MAX_NEED: usize = 1_000_000;
+/// Records one session offers at most. The peer's own sessions fetch the rest: a node does
+/// not push its whole store to a newcomer that is already pulling it.
+pub const MAX_OFFER: usize = 4_096;
 /// Largest encoded request or response: a full reconciliation frame, or a batch, and framing.
 pub const MAX_MESSAGE: u64 = FRAME_LIMIT + 256 * 1024;
 
@@ -141,9 +144,11 @@ impl Session {
             .negentropy
             .reconcile_with_ids(answer, &mut have, &mut need)
             .map_err(neg)?;
-        self.have.extend(have.into_iter().map(|id| Hash(*id)));
-        // The peer says what it holds: this session fetches at most MAX_NEED of it, the next
-        // one the rest.
+        // This session offers at most MAX_OFFER versions and fetches at most MAX_NEED; the
+        // next sessions, of either side, the rest.
+        let room = MAX_OFFER.saturating_sub(self.have.len());
+        self.have
+            .extend(have.into_iter().take(room).map(|id| Hash(*id)));
         let room = MAX_NEED.saturating_sub(self.need.len());
         self.need
             .extend(need.into_iter().take(room).map(|id| Hash(*id)));
@@ -162,20 +167,26 @@ impl Session {
     }
 }
 
-/// Splits records into batches of at most [`MAX_BATCH_BYTES`] (a record is ≤ 64 KiB, so
-/// every batch holds at least one).
-pub fn batches(records: Vec<Vec<u8>>) -> Vec<Vec<Record>> {
-    let mut out: Vec<Vec<Record>> = vec![];
-    let mut size = 0;
-    for r in records {
-        if out.is_empty() || size + r.len() > MAX_BATCH_BYTES {
-            out.push(vec![]);
-            size = 0;
+/// The next batch of at most [`MAX_BATCH_BYTES`] of the records of `hashes` from `from`
+/// on, and where the batch after it starts. Records are read one at a time as the batch
+/// fills (a record is ≤ 64 KiB, so every batch holds at least one); those `read` no longer
+/// finds are passed over. The batch is empty only when `hashes` are all read.
+pub fn next_batch<E>(
+    hashes: &[Hash],
+    from: usize,
+    mut read: impl FnMut(&Hash) -> Result<Option<Vec<u8>>, E>,
+) -> Result<(Vec<Record>, usize), E> {
+    let (mut batch, mut size) = (vec![], 0);
+    for (i, hash) in hashes.iter().enumerate().skip(from) {
+        let Some(record) = read(hash)? else { continue };
+        if !batch.is_empty() && size + record.len() > MAX_BATCH_BYTES {
+            // Read again at the start of the next batch.
+            return Ok((batch, i));
         }
-        size += r.len();
-        out.last_mut().expect("pushed above").push(Record(r));
+        size += record.len();
+        batch.push(Record(record));
     }
-    out
+    Ok((batch, hashes.len()))
 }
 
 #[cfg(test)]
@@ -260,15 +271,33 @@ mod tests {
     }
 
     #[test]
-    fn batches_respect_the_bound() {
-        let records: Vec<Vec<u8>> = (0..100).map(|i| vec![i as u8; 60_000]).collect();
-        let batches = batches(records);
-        assert!(
-            batches
-                .iter()
-                .all(|b| b.iter().map(|r| r.0.len()).sum::<usize>() <= MAX_BATCH_BYTES)
-        );
-        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 100);
+    fn batches_respect_the_bound_and_pass_over_what_is_gone() {
+        let hashes: Vec<Hash> = (0..100u64).map(|n| item(n).1).collect();
+        // Every tenth record was replaced meanwhile.
+        let read = |h: &Hash| {
+            let i = hashes.iter().position(|x| x == h).unwrap();
+            Ok::<_, ()>((i % 10 != 3).then(|| vec![i as u8; 60_000]))
+        };
+        let (mut from, mut sent) = (0, vec![]);
+        loop {
+            let (batch, next) = next_batch(&hashes, from, read).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            assert!(batch.iter().map(|r| r.0.len()).sum::<usize>() <= MAX_BATCH_BYTES);
+            sent.extend(batch.into_iter().map(|r| r.0[0]));
+            from = next;
+        }
+        let expected: Vec<u8> = (0..100u8).filter(|i| i % 10 != 3).collect();
+        assert_eq!(sent, expected, "each record once, in order");
+        assert_eq!(next_batch(&hashes, 0, |_| Err("disk")), Err("disk"));
+    }
+
+    #[test]
+    fn a_session_offers_a_bounded_share() {
+        let (a, b) = sets(0, MAX_OFFER as u64 + 500, 0);
+        let (have, need, _, _) = reconcile(&a, &b);
+        assert_eq!((have.len(), need.len()), (MAX_OFFER, 0));
     }
 
     proptest! {
