@@ -28,10 +28,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use maillage_core::body::{Body, Stance};
 use maillage_core::{Address, Author, Hash, Head, Kind, Record};
+use roaring::RoaringBitmap;
 use sha2::{Digest as _, Sha256};
 
 use crate::disk::{Disk, Folder};
-use crate::index::{Entry, address_key};
+use crate::index::{AddressId, Entry, address_id};
 use crate::segments::{self, Frame, Location, Segments, Snapshot};
 use crate::{Confirmation, Error, Outcome, Store, Stored, Summary, Ticket};
 use memory::{Arrival, Memory, Merge, Slot, Version, merge, outcome};
@@ -43,7 +44,7 @@ const COPY_BATCH: usize = 256;
 #[derive(Debug)]
 struct Staged {
     ticket: Ticket,
-    akey: Box<[u8]>,
+    address: AddressId,
     doc: u32,
     new: Arrival,
     merged: Merge,
@@ -58,7 +59,7 @@ struct Pending {
     staged: VecDeque<Staged>,
     /// Address key → its document, its slot once the staged versions are in, whether its
     /// current version is a staged one, and the ticket of the last one staged.
-    slots: HashMap<Box<[u8]>, (u32, Slot, bool, Ticket)>,
+    slots: HashMap<AddressId, (u32, Slot, bool, Ticket)>,
     /// The last ticket, change position and document number handed out.
     ticket: Ticket,
     change: u64,
@@ -203,7 +204,7 @@ impl Log {
 
     /// The current version of document `doc`.
     fn stored(&self, doc: u32) -> Result<Option<Stored>, Error> {
-        let picked = self.read_picked(|m| m.slots.get(&doc).map(|s| (s.current.at, *s)))?;
+        let picked = self.read_picked(|m| m.at(doc).map(|s| (s.current.at, s)))?;
         picked
             .map(|(at, slot, frame)| {
                 Ok(Stored {
@@ -243,8 +244,8 @@ impl Log {
             {
                 return Ok(());
             }
-            let akey = address_key(&record.address());
-            let held = m.slot(&akey);
+            let address = address_id(&record.address());
+            let held = m.slot(&address);
             let merged = merge(held.as_ref().map(|(_, s)| s), &record);
             let old = match (merged, held) {
                 (Merge::Replace | Merge::Win, Some((_, slot))) => {
@@ -254,7 +255,7 @@ impl Log {
             };
             let doc = held.map_or(frame.doc, |(doc, _)| doc);
             let new = Arrival::of(&record, Version::of(&record, frame.change, at));
-            m.take(&akey, doc, new, merged, old.as_ref());
+            m.take(address, doc, new, merged, old.as_ref());
             Ok(())
         })?;
         Ok(m)
@@ -295,13 +296,13 @@ impl Log {
     fn apply(&self, record: Record) -> Result<(Outcome, Stored, Ticket), Error> {
         // What finds the record is worked out before the writer's lock is taken.
         let entry = Entry::of(&record);
-        let akey: Box<[u8]> = address_key(&record.address()).into();
+        let address = address_id(&record.address());
         let mut p = self.writer();
-        let held = match p.slots.get(&akey) {
+        let held = match p.slots.get(&address) {
             Some(staged) => Some(*staged),
             None => self
                 .memory()
-                .slot(&akey)
+                .slot(&address)
                 .map(|(doc, slot)| (doc, slot, false, 0)),
         };
         let merged = merge(held.as_ref().map(|(_, s, ..)| s), &record);
@@ -360,11 +361,10 @@ impl Log {
             Merge::Lose { .. } => held.is_some_and(|(_, _, staged, _)| staged),
             _ => true,
         };
-        p.slots
-            .insert(akey.clone(), (doc, slot, staged_current, ticket));
+        p.slots.insert(address, (doc, slot, staged_current, ticket));
         p.staged.push_back(Staged {
             ticket,
-            akey,
+            address,
             doc,
             new: Arrival {
                 facts: memory::Facts::of(&record),
@@ -414,9 +414,12 @@ impl Log {
             // One version at a time: readers (and the checks of other writers) get in
             // between, rather than wait for a whole batch.
             self.memory_mut()
-                .take(&s.akey, s.doc, s.new, s.merged, s.old.as_ref());
-            if p.slots.get(&s.akey).is_some_and(|(.., last)| *last <= upto) {
-                p.slots.remove(&s.akey);
+                .take(s.address, s.doc, s.new, s.merged, s.old.as_ref());
+            if p.slots
+                .get(&s.address)
+                .is_some_and(|(.., last)| *last <= upto)
+            {
+                p.slots.remove(&s.address);
             }
         }
     }
@@ -567,7 +570,7 @@ impl Log {
     fn head(&self, address: &Address) -> Result<Option<Head>, Error> {
         Ok(self
             .memory()
-            .slot(&address_key(address))
+            .slot(&address_id(address))
             .map(|(_, slot)| Head {
                 seq: slot.current.seq,
                 hash: slot.current.hash,
@@ -576,7 +579,7 @@ impl Log {
     }
 
     fn get(&self, address: &Address) -> Result<Option<Stored>, Error> {
-        let doc = self.memory().addresses.get(&*address_key(address)).copied();
+        let doc = self.memory().addresses.get(&address_id(address)).copied();
         doc.map_or(Ok(None), |doc| self.stored(doc))
     }
 
@@ -593,7 +596,7 @@ impl Log {
 
     fn summary(&self) -> Result<Summary, Error> {
         let memory = self.memory();
-        let versions = memory.items.len() as u64;
+        let versions = memory.versions();
         let mut hasher = Sha256::new();
         hasher.update(b"maillage-state-v1:");
         hasher.update(versions.to_be_bytes());
@@ -639,23 +642,20 @@ impl Log {
     }
 
     fn items(&self) -> Result<Vec<(u64, Hash)>, Error> {
-        Ok(self.memory().items.iter().copied().collect())
+        Ok(self.memory().items())
     }
 
     fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {
-        let picked = self.read_picked(|m| {
-            let slot = m.slots.get(m.by_hash.get(hash)?)?;
-            let held = [Some(slot.current), slot.evidence];
-            held.into_iter()
-                .flatten()
-                .find(|v| v.hash == *hash)
-                .map(|v| (v.at, ()))
-        })?;
+        let picked = self.read_picked(|m| m.version(hash).map(|v| (v.at, ())))?;
         Ok(picked.map(|(_, (), frame)| frame.payload))
     }
 
     fn author_count(&self, author: &Author) -> Result<u64, Error> {
-        Ok(self.memory().authors.get(author).copied().unwrap_or(0))
+        Ok(self
+            .memory()
+            .authors
+            .get(author)
+            .map_or(0, RoaringBitmap::len))
     }
 
     /// Forgets everything `author` wrote. Writers wait meanwhile: what they staged is
@@ -670,12 +670,12 @@ impl Log {
         let change = p.change;
         let doomed = self.memory().of_author(author, u64::MAX);
         let mut olds = Vec::with_capacity(doomed.len());
-        for (akey, doc, _) in doomed {
+        for (doc, _) in doomed {
             let old = self.stored(doc)?.ok_or_else(|| Error::Corrupt {
                 key: format!("document {doc}"),
                 reason: "a current version is gone".into(),
             })?;
-            olds.push((akey, doc, old.record));
+            olds.push((doc, old.record));
         }
         // The purge frame carries the next document number: the documents it forgets are
         // not handed out again after a restart.
@@ -687,8 +687,8 @@ impl Log {
         ))?;
         self.segments.sync()?;
         let mut m = self.memory_mut();
-        for (akey, doc, old) in &olds {
-            m.remove(akey, *doc, old);
+        for (doc, old) in &olds {
+            m.remove(*doc, old);
         }
         m.purged(*author, change, at);
         Ok(olds.len() as u64)

@@ -6,14 +6,22 @@ use std::collections::HashMap;
 use maillage_core::body::Body;
 use maillage_core::{Address, Kind, Record};
 use roaring::RoaringBitmap;
+use sha2::{Digest as _, Sha256};
 
-/// Bytes that identify an address: author key, kind, id (so an author's addresses share
-/// a prefix).
-pub(crate) fn address_key(address: &Address) -> Vec<u8> {
-    let mut key = address.author.to_bytes().to_vec();
-    key.push(kind_byte(address.kind));
-    key.extend_from_slice(address.id.as_str().as_bytes());
-    key
+/// An address in memory: the first half of the SHA-256 of its author key, kind byte and id.
+/// (A collision would take 2^64 tries of an author's own ids, and would only hide one of
+/// that author's addresses behind another of theirs.)
+pub(crate) type AddressId = [u8; 16];
+
+pub(crate) fn address_id(address: &Address) -> AddressId {
+    let mut hasher = Sha256::new();
+    hasher.update(address.author.to_bytes());
+    hasher.update([kind_byte(address.kind)]);
+    hasher.update(address.id.as_str().as_bytes());
+    let digest = hasher.finalize();
+    let mut id = [0; 16];
+    id.copy_from_slice(&digest[..16]);
+    id
 }
 
 pub(crate) fn kind_byte(kind: Kind) -> u8 {

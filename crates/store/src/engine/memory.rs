@@ -1,12 +1,13 @@
 //! What the engine derives from the record log and keeps in memory, and how a version
 //! merges into it. No I/O: the engine reads frames and hands this module what it read.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use maillage_core::{Author, Hash, Head, Record};
+use roaring::RoaringBitmap;
 
 use crate::Outcome;
-use crate::index::{self, Entry, Index};
+use crate::index::{self, AddressId, Entry, Index, address_id};
 use crate::segments::Location;
 
 /// 256-bit big-endian add or subtract, modulo 2^256.
@@ -143,19 +144,24 @@ pub(super) enum Owner {
     Purge(Author),
 }
 
-/// Everything derived from the log.
+/// Everything derived from the log, laid out for the size of the SSE world: per document a
+/// fixed-size version in one vector, and beside it only what lookups need (about 150 bytes a
+/// record in all).
 #[derive(Debug, Default)]
 pub(super) struct Memory {
-    /// Address key → document number.
-    pub(super) addresses: HashMap<Box<[u8]>, u32>,
-    pub(super) slots: HashMap<u32, Slot>,
+    /// Document number → its current version; `None` for a number whose address went.
+    pub(super) docs: Vec<Option<Version>>,
+    /// The evidence of each equivocated document (few).
+    pub(super) evidence: HashMap<u32, Version>,
+    /// Address → document.
+    pub(super) addresses: HashMap<AddressId, u32>,
     pub(super) index: Index,
-    pub(super) items: BTreeSet<(u64, Hash)>,
     /// The document each held version belongs to.
     pub(super) by_hash: HashMap<Hash, u32>,
     /// Change position → document.
     pub(super) changes: BTreeMap<u64, u32>,
-    pub(super) authors: HashMap<Author, u64>,
+    /// Each author's documents.
+    pub(super) authors: HashMap<Author, RoaringBitmap>,
     /// The latest purge of each purged author: its change position and frame.
     pub(super) purges: HashMap<Author, (u64, Location)>,
     /// Bytes of each segment that are frames still needed.
@@ -169,9 +175,57 @@ pub(super) struct Memory {
 }
 
 impl Memory {
-    pub(super) fn slot(&self, akey: &[u8]) -> Option<(u32, Slot)> {
-        let doc = *self.addresses.get(akey)?;
-        Some((doc, *self.slots.get(&doc)?))
+    /// What document `doc` holds.
+    pub(super) fn at(&self, doc: u32) -> Option<Slot> {
+        let current = (*self.docs.get(doc as usize)?)?;
+        Some(Slot {
+            current,
+            evidence: self.evidence.get(&doc).copied(),
+        })
+    }
+
+    pub(super) fn slot(&self, address: &AddressId) -> Option<(u32, Slot)> {
+        let doc = *self.addresses.get(address)?;
+        Some((doc, self.at(doc)?))
+    }
+
+    /// The held version with hash `hash`.
+    pub(super) fn version(&self, hash: &Hash) -> Option<Version> {
+        let slot = self.at(*self.by_hash.get(hash)?)?;
+        [Some(slot.current), slot.evidence]
+            .into_iter()
+            .flatten()
+            .find(|v| v.hash == *hash)
+    }
+
+    /// Versions held: current ones and evidence.
+    pub(super) fn versions(&self) -> u64 {
+        self.by_hash.len() as u64
+    }
+
+    /// `(time, hash)` of every version held, sorted.
+    pub(super) fn items(&self) -> Vec<(u64, Hash)> {
+        let mut items: Vec<(u64, Hash)> = self
+            .docs
+            .iter()
+            .flatten()
+            .chain(self.evidence.values())
+            .map(|v| (v.time, v.hash))
+            .collect();
+        items.sort_unstable();
+        items
+    }
+
+    fn set(&mut self, doc: u32, slot: Option<Slot>) {
+        let i = doc as usize;
+        if self.docs.len() <= i {
+            self.docs.resize(i + 1, None);
+        }
+        self.docs[i] = slot.map(|s| s.current);
+        match slot.and_then(|s| s.evidence) {
+            Some(e) => self.evidence.insert(doc, e),
+            None => self.evidence.remove(&doc),
+        };
     }
 
     pub(super) fn need(&mut self, at: Location, needed: bool) {
@@ -185,14 +239,12 @@ impl Memory {
 
     fn hold(&mut self, v: Version, doc: u32) {
         add_hash(&mut self.sum, &v.hash.0, false);
-        self.items.insert((v.time, v.hash));
         self.by_hash.insert(v.hash, doc);
         self.need(v.at, true);
     }
 
     fn forget(&mut self, v: Version) {
         add_hash(&mut self.sum, &v.hash.0, true);
-        self.items.remove(&(v.time, v.hash));
         self.by_hash.remove(&v.hash);
         self.need(v.at, false);
     }
@@ -223,7 +275,7 @@ impl Memory {
     /// when it loses that place.
     pub(super) fn take(
         &mut self,
-        akey: &[u8],
+        address: AddressId,
         doc: u32,
         new: Arrival,
         m: Merge,
@@ -232,11 +284,11 @@ impl Memory {
         let Arrival { facts, entry, v } = new;
         self.change = self.change.max(v.change);
         self.next_doc = self.next_doc.max(doc + 1);
-        let held = self.slots.get(&doc).copied();
+        let held = self.at(doc);
         match (m, held) {
             (Merge::New, _) => {
-                self.addresses.insert(akey.into(), doc);
-                *self.authors.entry(facts.author).or_default() += 1;
+                self.addresses.insert(address, doc);
+                self.authors.entry(facts.author).or_default().insert(doc);
                 self.place(doc, facts, entry, v);
             }
             (Merge::Replace | Merge::Win, Some(slot)) => {
@@ -258,18 +310,19 @@ impl Memory {
             }
             _ => return,
         }
-        self.slots.insert(doc, after(held, m, v));
+        self.set(doc, Some(after(held, m, v)));
     }
 
-    /// Forgets an address whose current record is `old`.
-    pub(super) fn remove(&mut self, akey: &[u8], doc: u32, old: &Record) {
-        let Some(slot) = self.slots.remove(&doc) else {
+    /// Forgets document `doc`, whose current record is `old`.
+    pub(super) fn remove(&mut self, doc: u32, old: &Record) {
+        let Some(slot) = self.at(doc) else {
             return;
         };
-        self.addresses.remove(akey);
-        if let Some(n) = self.authors.get_mut(&old.author) {
-            *n -= 1;
-            if *n == 0 {
+        self.set(doc, None);
+        self.addresses.remove(&address_id(&old.address()));
+        if let Some(docs) = self.authors.get_mut(&old.author) {
+            docs.remove(doc);
+            if docs.is_empty() {
                 self.authors.remove(&old.author);
             }
         }
@@ -299,17 +352,21 @@ impl Memory {
 
     /// The frames in `segment` that are still needed, and what needs each.
     pub(super) fn frames_in(&self, segment: u32) -> Vec<(Owner, Location)> {
-        let versions = self.slots.iter().flat_map(|(doc, slot)| {
-            [(Owner::Version(*doc), Some(slot.current))]
-                .into_iter()
-                .chain([(Owner::Version(*doc), slot.evidence)])
-                .filter_map(|(owner, v)| Some((owner, v?.at)))
-        });
+        let current = self
+            .docs
+            .iter()
+            .enumerate()
+            .filter_map(|(doc, v)| Some((Owner::Version(doc as u32), v.as_ref()?.at)));
+        let evidence = self
+            .evidence
+            .iter()
+            .map(|(doc, v)| (Owner::Version(*doc), v.at));
         let purges = self
             .purges
             .iter()
             .map(|(author, (_, at))| (Owner::Purge(*author), *at));
-        let mut frames: Vec<(Owner, Location)> = versions
+        let mut frames: Vec<(Owner, Location)> = current
+            .chain(evidence)
             .chain(purges)
             .filter(|(_, at)| at.segment == segment)
             .collect();
@@ -324,13 +381,14 @@ impl Memory {
         let at = match owner {
             // A version may have changed roles meanwhile (a current one become the evidence
             // of an equivocation): whichever still lies at `from` moves.
-            Owner::Version(doc) => self.slots.get_mut(&doc).and_then(|s| {
-                [Some(&mut s.current), s.evidence.as_mut()]
+            Owner::Version(doc) => {
+                let current = self.docs.get_mut(doc as usize).and_then(Option::as_mut);
+                [current, self.evidence.get_mut(&doc)]
                     .into_iter()
                     .flatten()
                     .find(|v| v.at == from)
                     .map(|v| &mut v.at)
-            }),
+            }
             Owner::Purge(author) => self
                 .purges
                 .get_mut(&author)
@@ -346,14 +404,14 @@ impl Memory {
         }
     }
 
-    /// Documents of `author`'s addresses whose current version is older than `change`.
-    pub(super) fn of_author(&self, author: &Author, change: u64) -> Vec<(Box<[u8]>, u32, Slot)> {
-        let prefix = author.to_bytes();
-        self.addresses
-            .iter()
-            .filter(|(akey, _)| akey.starts_with(&prefix))
-            .filter_map(|(akey, doc)| Some((akey.clone(), *doc, *self.slots.get(doc)?)))
-            .filter(|(_, _, slot)| slot.current.change < change)
+    /// Documents of `author` whose current version is older than `change`.
+    pub(super) fn of_author(&self, author: &Author, change: u64) -> Vec<(u32, Slot)> {
+        let Some(docs) = self.authors.get(author) else {
+            return vec![];
+        };
+        docs.iter()
+            .filter_map(|doc| Some((doc, self.at(doc)?)))
+            .filter(|(_, slot)| slot.current.change < change)
             .collect()
     }
 }

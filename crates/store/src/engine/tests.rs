@@ -133,20 +133,26 @@ fn compaction_moves_a_version_that_changed_roles_while_it_was_copied() {
         offset,
         len: 100,
     };
-    let akey = address_key(&high.address());
+    let address = address_id(&high.address());
     let mut m = Memory::default();
     let held = Version::of(&high, 1, at(1, 0));
-    m.take(&akey, 0, Arrival::of(&high, held), Merge::New, None);
+    m.take(address, 0, Arrival::of(&high, held), Merge::New, None);
     // Compaction lists the current version in segment 1 and copies it to segment 3…
     let frames = m.frames_in(1);
     assert_eq!(frames.len(), 1);
     // …while an equivocating version with a lower hash wins: the copied one becomes evidence.
     let winner = Version::of(&low, 2, at(2, 0));
     let old = Arrival::of(&high, held);
-    m.take(&akey, 0, Arrival::of(&low, winner), Merge::Win, Some(&old));
+    m.take(
+        address,
+        0,
+        Arrival::of(&low, winner),
+        Merge::Win,
+        Some(&old),
+    );
     assert!(matches!(frames[0].0, Owner::Version(0)));
     assert!(m.relocate(frames[0].0, at(1, 0), at(3, 0)));
-    let slot = m.slots[&0];
+    let slot = m.at(0).unwrap();
     assert_eq!(slot.current.at, at(2, 0));
     assert_eq!(slot.evidence.map(|e| e.at), Some(at(3, 0)));
     // A version no longer held is not moved.
