@@ -19,6 +19,7 @@
 //! needed. A closed segment less than half needed is compacted, on a thread of its own: what
 //! is live in it is copied to the end of the log and synced, then the segment is deleted.
 
+mod checkpoint;
 mod memory;
 
 use std::collections::{HashMap, VecDeque};
@@ -39,6 +40,11 @@ use memory::{Arrival, Memory, Merge, Slot, Version, merge, outcome};
 
 /// Frames compaction copies per turn of the writer's lock.
 const COPY_BATCH: usize = 256;
+/// Changes after which memory is checkpointed again (and after each compaction, and at
+/// shutdown).
+const CHECKPOINT_CHANGES: u64 = 100_000;
+/// Checkpoint files are `checkpoint-<change covered, 20 digits>`.
+const CHECKPOINT: &str = "checkpoint-";
 
 /// A version written to the log and not yet known to be durable.
 #[derive(Debug)]
@@ -69,7 +75,10 @@ struct Pending {
 /// Everything the engine's threads share.
 #[derive(Debug)]
 struct Log {
+    disk: Arc<dyn Disk>,
     segments: Segments,
+    /// The change position the newest checkpoint covers.
+    checkpointed: Mutex<u64>,
     /// Held by the one writer (and by compaction while it appends).
     writer: Mutex<Pending>,
     memory: RwLock<Memory>,
@@ -103,12 +112,14 @@ impl Engine {
     /// [`Engine::compact`] is called.
     pub fn on(disk: Arc<dyn Disk>, segment_bytes: u64, background: bool) -> Result<Engine, Error> {
         let log = Log {
-            segments: Segments::open(disk, segment_bytes)?,
+            segments: Segments::open(disk.clone(), segment_bytes)?,
+            disk,
+            checkpointed: Mutex::new(0),
             writer: Mutex::default(),
             memory: RwLock::default(),
             flushed: Mutex::new(0),
         };
-        let memory = log.replay()?;
+        let memory = log.start()?;
         *log.writer() = Pending {
             change: memory.change,
             next_doc: memory.next_doc,
@@ -123,8 +134,19 @@ impl Engine {
                 .name("compactor".into())
                 .spawn(move || {
                     while woken.recv().is_ok() {
-                        if let Err(e) = shared.compact() {
-                            tracing::warn!(error = %e, "compacting the record log failed; it is tried again after the next write");
+                        let compacted = match shared.compact() {
+                            Ok(compacted) => compacted,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "compacting the record log failed; it is tried again after the next write");
+                                false
+                            }
+                        };
+                        let due = shared.memory().change
+                            >= *shared.checkpointed() + CHECKPOINT_CHANGES;
+                        if (compacted || due)
+                            && let Err(e) = shared.checkpoint()
+                        {
+                            tracing::warn!(error = %e, "writing a checkpoint of memory failed; the next start replays more of the log");
                         }
                     }
                 })
@@ -134,15 +156,21 @@ impl Engine {
         Ok(Engine { log, compactor })
     }
 
-    /// Flushes everything; used at shutdown.
+    /// Flushes everything and checkpoints memory; used at shutdown.
     pub fn flush(&self) -> Result<(), Error> {
         let ticket = self.log.writer().ticket;
-        self.log.sync(ticket)
+        self.log.sync(ticket)?;
+        self.log.checkpoint()
     }
 
-    /// Compacts closed segments that are less than half needed.
-    pub fn compact(&self) -> Result<(), Error> {
+    /// Compacts closed segments that are less than half needed; says whether it did.
+    pub fn compact(&self) -> Result<bool, Error> {
         self.log.compact()
+    }
+
+    /// Writes a checkpoint of memory, so that the next start replays only what follows.
+    pub fn checkpoint(&self) -> Result<(), Error> {
+        self.log.checkpoint()
     }
 }
 
@@ -217,12 +245,107 @@ impl Log {
             .transpose()
     }
 
-    /// Derives [`Memory`] from the log, in two passes: the purges, then the records they
-    /// spare. Applying purges first gives what any order of the frames would, and no
-    /// version is ever taken in only to be taken out again.
-    fn replay(&self) -> Result<Memory, Error> {
-        let mut m = Memory::default();
-        self.segments.replay(|at, frame| {
+    fn checkpointed(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.checkpointed.lock().expect("no one panics holding it")
+    }
+
+    /// Memory as the log gives it: from the newest checkpoint that still holds and the log
+    /// after it, or from the whole log.
+    fn start(&self) -> Result<Memory, Error> {
+        let mut names: Vec<String> = self
+            .disk
+            .list()?
+            .into_iter()
+            .filter(|n| n.starts_with(CHECKPOINT))
+            .collect();
+        names.sort();
+        let layout = self.segments.layout();
+        while let Some(name) = names.pop() {
+            let read = (|| -> Result<_, String> {
+                let file = self.disk.open(&name).map_err(|e| e.to_string())?;
+                let mut bytes = vec![0; file.size().map_err(|e| e.to_string())? as usize];
+                file.read_at(&mut bytes, 0).map_err(|e| e.to_string())?;
+                let (memory, covered) = checkpoint::decode(&bytes)?;
+                Ok((memory, checkpoint::resume(&covered, &layout)?))
+            })();
+            match read {
+                Ok((memory, from)) => {
+                    let started = std::time::Instant::now();
+                    let covered = memory.change;
+                    let memory = self.replay(memory, from)?;
+                    *self.checkpointed() = covered;
+                    tracing::info!(
+                        checkpoint = %self.disk.path(&name),
+                        changes_after = memory.change - covered,
+                        ms = started.elapsed().as_millis() as u64,
+                        "memory read from its checkpoint and the log after it"
+                    );
+                    return Ok(memory);
+                }
+                Err(why) => tracing::warn!(
+                    checkpoint = %self.disk.path(&name),
+                    %why,
+                    "a checkpoint of memory does not hold; trying an older one, else replaying the whole log"
+                ),
+            }
+        }
+        let started = std::time::Instant::now();
+        let memory = self.replay(Memory::default(), (0, 0))?;
+        if memory.change > 0 {
+            tracing::info!(
+                changes = memory.change,
+                ms = started.elapsed().as_millis() as u64,
+                "memory rebuilt from the whole record log"
+            );
+        }
+        Ok(memory)
+    }
+
+    /// Writes a checkpoint of memory as it is once everything staged is durable, then
+    /// deletes the older ones. Writers wait while memory is copied out, not while it is
+    /// written.
+    fn checkpoint(&self) -> Result<(), Error> {
+        let (bytes, change) = {
+            let mut p = self.writer();
+            let upto = p.ticket;
+            self.segments.sync()?;
+            self.publish(&mut p, upto);
+            let m = self.memory();
+            if m.change == *self.checkpointed() {
+                return Ok(());
+            }
+            (checkpoint::encode(&m, &self.segments.layout()), m.change)
+        };
+        let name = format!("{CHECKPOINT}{change:020}");
+        if self.disk.list()?.contains(&name) {
+            // One that did not hold when the store opened (torn, or stale), or this start
+            // would have read it.
+            self.disk.remove(&name)?;
+        }
+        let file = self.disk.create(&name)?;
+        file.write_at(&bytes, 0)?;
+        file.sync()?;
+        *self.checkpointed() = change;
+        for old in self.disk.list()? {
+            if old.starts_with(CHECKPOINT) && old < name {
+                self.disk.remove(&old)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays the log from `from` onto `m`, in two passes: the purges, then the records
+    /// they spare. Applying purges first gives what any order of the frames would, and no
+    /// version is ever taken in only to be taken out again; a purge forgets what `m` held
+    /// of the author before it. The first pass reads and checks every frame of the log,
+    /// those before `from` too: damage to what was acknowledged is found at open, with or
+    /// without a checkpoint.
+    fn replay(&self, mut m: Memory, from: (u32, u64)) -> Result<Memory, Error> {
+        let mut purged = vec![];
+        self.segments.replay((0, 0), |at, frame| {
+            if (at.segment, u64::from(at.offset)) < from {
+                return Ok(());
+            }
             if frame.kind == segments::Kind::Purge {
                 let author = <&[u8; 32]>::try_from(frame.payload.as_slice())
                     .ok()
@@ -230,10 +353,24 @@ impl Log {
                     .ok_or_else(|| corrupt(at, "a purge frame without an author key".into()))?;
                 m.purged(author, frame.change, at);
                 m.next_doc = m.next_doc.max(frame.doc);
+                purged.push(author);
             }
             Ok(())
         })?;
-        self.segments.replay(|at, frame| {
+        for author in purged {
+            let change = m.purges[&author].0;
+            for (doc, slot) in m.of_author(&author, change) {
+                let old = self.replayed(slot.current.at)?;
+                m.remove(doc, &old);
+            }
+        }
+        let last = self.segments.layout().last().map_or(0, |(s, _)| *s);
+        let mut progress = (std::time::Instant::now(), from.0);
+        self.segments.replay(from, |at, frame| {
+            if at.segment != progress.1 && progress.0.elapsed().as_secs() >= 5 {
+                tracing::info!(segment = at.segment, of = last, "replaying the record log");
+                progress = (std::time::Instant::now(), at.segment);
+            }
             if frame.kind == segments::Kind::Purge {
                 return Ok(());
             }
@@ -427,7 +564,8 @@ impl Log {
     /// Compacts closed segments that are less than half needed. Writers go on meanwhile:
     /// the copies are appended a batch at a time, and a version a writer replaced while it
     /// was being copied keeps its new place.
-    fn compact(&self) -> Result<(), Error> {
+    fn compact(&self) -> Result<bool, Error> {
+        let mut compacted = false;
         for (segment, size) in self.segments.closed() {
             let needed = self.memory().needed.get(&segment).copied().unwrap_or(0);
             if needed * 2 > size {
@@ -467,6 +605,7 @@ impl Log {
                 m.needed.remove(&segment);
             }
             self.segments.remove(segment)?;
+            compacted = true;
             tracing::info!(
                 segment,
                 size,
@@ -474,7 +613,7 @@ impl Log {
                 "compacted a segment of the record log"
             );
         }
-        Ok(())
+        Ok(compacted)
     }
 }
 

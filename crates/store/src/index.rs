@@ -81,4 +81,16 @@ impl Index {
     pub fn endorsements(&self, target: &str) -> RoaringBitmap {
         self.endorsements.get(target).cloned().unwrap_or_default()
     }
+
+    /// Every collaboration endorsed, and its endorsements.
+    pub fn targets(&self) -> impl Iterator<Item = (&str, &RoaringBitmap)> {
+        self.endorsements.iter().map(|(t, docs)| (&**t, docs))
+    }
+
+    /// Sets the endorsements of the collaboration at `target`, as `targets` gave them.
+    pub fn set_target(&mut self, target: Box<str>, docs: RoaringBitmap) {
+        if !docs.is_empty() {
+            self.endorsements.insert(target, docs);
+        }
+    }
 }

@@ -397,10 +397,20 @@ impl Segments {
         self.active.lock().expect("no one panics holding it")
     }
 
-    /// Calls `each` on every frame, oldest segment first, and cuts off the end of the newest
-    /// segment a write that was interrupted before it was acknowledged.
+    /// The log as it is: each segment and its size, oldest first.
+    pub fn layout(&self) -> Vec<(u32, u64)> {
+        let active = self.active();
+        let mut layout: Vec<(u32, u64)> = active.closed.iter().map(|(s, n)| (*s, *n)).collect();
+        layout.push((active.segment, active.len));
+        layout
+    }
+
+    /// Calls `each` on every frame from `from` on (a segment and an offset in it), oldest
+    /// segment first, and cuts off the end of the newest segment a write that was
+    /// interrupted before it was acknowledged.
     pub fn replay(
         &self,
+        from: (u32, u64),
         mut each: impl FnMut(Location, Frame) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let files: Vec<(u32, Arc<dyn DiskFile>)> =
@@ -414,8 +424,9 @@ impl Segments {
             );
             return Err(self.damaged(sealed.segment, 0, &why));
         }
-        for (segment, file) in files {
+        for (segment, file) in files.into_iter().filter(|(s, _)| *s >= from.0) {
             let size = file.size()?;
+            let start = if segment == from.0 { from.1 } else { 0 };
             // How much of this segment was acknowledged: all of it, unless it is the newest.
             let durable = if segment < last {
                 size
@@ -431,12 +442,12 @@ impl Segments {
             }
             let mut reader = Chunks {
                 file: &*file,
-                at: 0,
+                at: start,
                 size,
                 buf: vec![],
                 next: 0,
             };
-            let mut offset = 0u64;
+            let mut offset = start;
             while offset < size {
                 match read_frame(&mut reader)? {
                     Some(frame) => {
@@ -729,7 +740,7 @@ mod tests {
 
     fn replayed(segments: &Segments) -> Result<Vec<(Location, Frame)>, Error> {
         let mut out = vec![];
-        segments.replay(|at, f| {
+        segments.replay((0, 0), |at, f| {
             out.push((at, f));
             Ok(())
         })?;

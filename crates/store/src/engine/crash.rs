@@ -125,7 +125,10 @@ fn run(seed: u64) -> Ending {
                         owed.owe(address, stored.record.seq);
                     }
                 }
-                93..98 => store.compact()?,
+                93..96 => {
+                    store.compact()?;
+                }
+                96..98 => store.checkpoint()?,
                 _ => {
                     owed.uncertain = true;
                     store.purge_author(&purged)?;

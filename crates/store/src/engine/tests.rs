@@ -235,3 +235,165 @@ fn a_snapshot_taken_while_writers_and_compaction_go_on_holds_every_acknowledged_
         assert_eq!(held.unwrap().unwrap().record.seq, *seq, "{id}");
     }
 }
+
+fn signed(key: &SigningKey, kind: Kind, id: &str, seq: u64, body: serde_json::Value) -> Record {
+    let body = Body::from_json(kind, body).unwrap();
+    Record::sign(key, kind, id.parse().unwrap(), seq, 1_700_000_000_000, body).unwrap()
+}
+
+/// Everything a reader asks memory, beside `view`: who confirmed the collaboration, the
+/// bytes of every version held, the authors' counts, the purges.
+fn answers(store: &Engine, collaboration: &Record, authors: &[&SigningKey]) -> Vec<String> {
+    let mut answers = view(store);
+    answers.push(format!("{:?}", store.confirmation(collaboration).unwrap()));
+    for (_, hash) in store.items().unwrap() {
+        let bytes = store
+            .bytes_by_hash(&hash)
+            .unwrap()
+            .expect("every item reads");
+        assert_eq!(Hash::of(&bytes), hash);
+    }
+    for key in authors {
+        answers.push(store.author_count(&Author::from(*key)).unwrap().to_string());
+    }
+    answers.push(format!("{:?}", store.purges(0).unwrap()));
+    answers
+}
+
+fn checkpoints(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with(CHECKPOINT))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_checkpointed_restart_serves_what_a_full_replay_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        SigningKey::from_bytes(&[31; 32]),
+        SigningKey::from_bytes(&[32; 32]),
+        SigningKey::from_bytes(&[33; 32]),
+    );
+    let party = |key: &SigningKey, id: &str| json!({"ref": org(key, id, 1, json!({"name": "x"})).address().to_string(), "role": "partner"});
+    let collaboration = signed(
+        &a,
+        Kind::Collaboration,
+        "joint",
+        1,
+        json!({"title": "Joint", "status": "active", "parties": [party(&a, "a-0"), party(&b, "b-0")]}),
+    );
+    let endorse = |seq, stance| {
+        signed(
+            &b,
+            Kind::Endorsement,
+            "joint-ok",
+            seq,
+            json!({"target": collaboration.address().to_string(), "stance": stance}),
+        )
+    };
+    let (one, two) = (
+        org(&c, "twice", 1, json!({"name": "One"})),
+        org(&c, "twice", 1, json!({"name": "Two"})),
+    );
+    // Segments large enough that compaction, and the checkpoint after it, do not run.
+    let store = Engine::open(dir.path()).unwrap();
+    for i in 0..30 {
+        store
+            .put(org(
+                &a,
+                &format!("a-{i}"),
+                1,
+                json!({"name": format!("A {i}")}),
+            ))
+            .unwrap();
+        store
+            .put(org(
+                &b,
+                &format!("b-{i}"),
+                1,
+                json!({"name": format!("B {i}")}),
+            ))
+            .unwrap();
+    }
+    store.put(collaboration.clone()).unwrap();
+    store.put(endorse(1, "confirmed")).unwrap();
+    // An equivocation, its evidence held.
+    store.put(one.clone()).unwrap();
+    store.put(two.clone()).unwrap();
+    store
+        .put(org(&c, "gone", 1, json!({"name": "Gone"})))
+        .unwrap();
+    store.purge_author(&Author::from(&c)).unwrap();
+    store
+        .put(org(&c, "back", 1, json!({"name": "Back"})))
+        .unwrap();
+    store.checkpoint().unwrap();
+    let covered = checkpoints(dir.path());
+    assert_eq!(covered.len(), 1);
+    // After the checkpoint: replacements, new addresses, a withdrawn endorsement, a purge.
+    for i in 0..10 {
+        store
+            .put(org(
+                &a,
+                &format!("a-{i}"),
+                2,
+                json!({"name": format!("A {i} again")}),
+            ))
+            .unwrap();
+        store
+            .put(org(
+                &a,
+                &format!("new-{i}"),
+                1,
+                json!({"name": format!("New {i}")}),
+            ))
+            .unwrap();
+    }
+    store.put(endorse(2, "withdrawn")).unwrap();
+    store.purge_author(&Author::from(&c)).unwrap();
+    let authors = [&a, &b, &c];
+    let seen = answers(&store, &collaboration, &authors);
+    drop(store);
+    // The start reads the checkpoint and replays what follows it…
+    assert_eq!(checkpoints(dir.path()), covered, "no checkpoint at drop");
+    let store = Engine::open(dir.path()).unwrap();
+    assert_eq!(*store.log.checkpointed(), covered_change(&covered[0]));
+    assert_eq!(answers(&store, &collaboration, &authors), seen);
+    drop(store);
+    // …and gives what a replay of the whole log gives.
+    for name in &covered {
+        std::fs::remove_file(dir.path().join(name)).unwrap();
+    }
+    let store = Engine::open(dir.path()).unwrap();
+    assert_eq!(*store.log.checkpointed(), 0, "no checkpoint was read");
+    assert_eq!(answers(&store, &collaboration, &authors), seen);
+    // A flush at shutdown checkpoints what is there; a damaged checkpoint is passed over.
+    store.flush().unwrap();
+    drop(store);
+    let written = checkpoints(dir.path());
+    assert_eq!(written.len(), 1);
+    let store = Engine::open(dir.path()).unwrap();
+    assert_eq!(*store.log.checkpointed(), covered_change(&written[0]));
+    assert_eq!(answers(&store, &collaboration, &authors), seen);
+    drop(store);
+    let path = dir.path().join(&written[0]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let store = Engine::open(dir.path()).unwrap();
+    assert_eq!(
+        *store.log.checkpointed(),
+        0,
+        "the damaged checkpoint was not read"
+    );
+    assert_eq!(answers(&store, &collaboration, &authors), seen);
+}
+
+fn covered_change(name: &str) -> u64 {
+    name.trim_start_matches(CHECKPOINT).parse().unwrap()
+}
