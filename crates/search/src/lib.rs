@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use maillage_core::body::Body;
 use maillage_core::{Address, Author};
 use maillage_store::{Store, Stored};
+use roaring::RoaringBitmap;
 use tantivy::tokenizer::TokenizerManager;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
@@ -145,6 +146,7 @@ impl Search {
             index.writer_with_num_threads(1, WRITER_BYTES)?;
         let covered = Arc::new(AtomicU64::new(covered));
         let mut indexer = Indexer {
+            indexed: indexed(&reader)?,
             writer,
             reader: reader.clone(),
             fields: fields.clone(),
@@ -237,8 +239,28 @@ impl Drop for Search {
     }
 }
 
+/// The documents in the index, by the store's document numbers.
+fn indexed(reader: &IndexReader) -> Result<RoaringBitmap, Error> {
+    let mut docs = RoaringBitmap::new();
+    for segment in reader.searcher().segment_readers() {
+        let column = segment.fast_fields().u64("doc")?;
+        docs.extend(
+            segment
+                .doc_ids_alive()
+                .filter_map(|d| column.first(d))
+                .filter_map(|doc| u32::try_from(doc).ok()),
+        );
+    }
+    Ok(docs)
+}
+
 /// The thread that keeps the index up with the store.
 struct Indexer {
+    /// The store's documents the index holds (those of purged authors may stay listed): a
+    /// document it does not hold needs no delete before it is added, and every delete
+    /// waits in the writer's memory until the commit, so a build from scratch, or the
+    /// catch-up of a new node, needs none.
+    indexed: RoaringBitmap,
     writer: IndexWriter<TantivyDocument>,
     reader: IndexReader,
     fields: Fields,
@@ -349,11 +371,14 @@ impl Indexer {
 
     /// Replaces the document of `stored`'s address with what it is now.
     fn put(&mut self, stored: &Stored) -> Result<(), Error> {
-        self.writer.delete_term(self.fields.doc_term(stored.doc));
+        if self.indexed.remove(stored.doc) {
+            self.writer.delete_term(self.fields.doc_term(stored.doc));
+        }
         let confirmed = matches!(stored.record.body, Body::Collaboration(_))
             && self.store.confirmation(&stored.record)?.confirmed;
         if let Some(doc) = self.fields.document(stored.doc, &stored.record, confirmed) {
             self.writer.add_document(doc)?;
+            self.indexed.insert(stored.doc);
         }
         Ok(())
     }
