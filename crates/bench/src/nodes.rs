@@ -295,7 +295,13 @@ impl Bench {
                     let key = &data::authors(8)[7];
                     let mut k = 0;
                     while Instant::now() + Duration::from_secs(2) < end {
-                        let word = format!("sondevisible{k}");
+                        // A word of its own: far, in edits, from every other probe's, so
+                        // that neither prefixes nor typo tolerance find another one.
+                        let word: String = maillage_core::Hash::of(&(k as u64).to_be_bytes()).0
+                            [..12]
+                            .iter()
+                            .map(|b| char::from(b'a' + b % 26))
+                            .collect();
                         let probe = data::probe(key, &word, now_ms());
                         let written = agent
                             .post(format!("http://{}/api/v1/records", self.source.http))

@@ -421,6 +421,7 @@ impl EventLoop {
                 if !ok {
                     metrics.failed_with(peer);
                 }
+                let more = ok && report.more;
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.syncing = false;
                     p.given += report.records_in;
@@ -428,6 +429,10 @@ impl EventLoop {
                         p.synced = Some(Instant::now());
                     }
                     p.last_sync = Some(report);
+                }
+                if more {
+                    // A new node catching up does not wait an interval between shares.
+                    self.start_sync(peer);
                 }
             }
             Command::Penalise { peer, invalid } => self.penalise(peer, invalid),

@@ -268,12 +268,14 @@ async fn session(
     // Each batch is ingested while the next ones are fetched: batches checked at once keep
     // every core busy, and the network never waits on the disk.
     let mut ingesting = std::collections::VecDeque::new();
+    report.more = session.need.len() >= sync::MAX_NEED;
     for chunk in session.need.chunks(sync::MAX_FETCH) {
         if report.bytes_received >= MAX_SESSION_BYTES {
             tracing::info!(
                 bytes = report.bytes_received,
                 "this session fetched its share from the peer; the next one goes on"
             );
+            report.more = true;
             break;
         }
         let mut wanted: Vec<Hash32> = chunk.iter().map(|h| Hash32(h.0)).collect();

@@ -302,10 +302,10 @@ impl Log {
     }
 
     /// Writes a checkpoint of memory as it is once everything staged is durable, then
-    /// deletes the older ones. Writers wait while memory is copied out, not while it is
-    /// written.
+    /// deletes the older ones. Writers wait while memory is written out (to the page
+    /// cache, a chunk at a time), not while it is flushed.
     fn checkpoint(&self) -> Result<(), Error> {
-        let (bytes, change) = {
+        let (file, name, change) = {
             let mut p = self.writer();
             let upto = p.ticket;
             self.segments.sync()?;
@@ -314,16 +314,21 @@ impl Log {
             if m.change == *self.checkpointed() {
                 return Ok(());
             }
-            (checkpoint::encode(&m, &self.segments.layout()), m.change)
+            let name = format!("{CHECKPOINT}{:020}", m.change);
+            if self.disk.list()?.contains(&name) {
+                // One that did not hold when the store opened (torn, or stale), or this
+                // start would have read it.
+                self.disk.remove(&name)?;
+            }
+            let file = self.disk.create(&name)?;
+            let mut at = 0;
+            checkpoint::encode(&m, &self.segments.layout(), &mut |chunk| {
+                file.write_at(chunk, at)?;
+                at += chunk.len() as u64;
+                Ok(())
+            })?;
+            (file, name, m.change)
         };
-        let name = format!("{CHECKPOINT}{change:020}");
-        if self.disk.list()?.contains(&name) {
-            // One that did not hold when the store opened (torn, or stale), or this start
-            // would have read it.
-            self.disk.remove(&name)?;
-        }
-        let file = self.disk.create(&name)?;
-        file.write_at(&bytes, 0)?;
         file.sync()?;
         *self.checkpointed() = change;
         for old in self.disk.list()? {

@@ -25,21 +25,47 @@ const MAGIC: &[u8; 4] = b"MCK1";
 /// Each segment of the log and its size, oldest first.
 pub(super) type Layout = Vec<(u32, u64)>;
 
-struct Writer(Vec<u8>);
+/// Bytes gathered before they are handed on.
+const CHUNK: usize = 1 << 20;
 
-impl Writer {
+/// Writes a checkpoint a chunk at a time, hashing as it goes: its memory stays one chunk
+/// however large memory is.
+struct Writer<'a> {
+    buf: Vec<u8>,
+    hasher: Sha256,
+    sink: &'a mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+}
+
+impl Writer<'_> {
+    fn spill(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= CHUNK {
+            self.hasher.update(&self.buf);
+            (self.sink)(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+    fn finish(mut self) -> std::io::Result<()> {
+        self.hasher.update(&self.buf);
+        let digest = self.hasher.finalize();
+        self.buf.extend_from_slice(&digest);
+        (self.sink)(&self.buf)
+    }
+    fn put(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
     fn u32(&mut self, n: u32) {
-        self.0.extend_from_slice(&n.to_be_bytes());
+        self.put(&n.to_be_bytes());
     }
     fn u64(&mut self, n: u64) {
-        self.0.extend_from_slice(&n.to_be_bytes());
+        self.put(&n.to_be_bytes());
     }
     fn len(&mut self, n: usize) {
         self.u32(u32::try_from(n).expect("fewer than 2^32 of anything in memory"));
     }
     fn bytes(&mut self, b: &[u8]) {
         self.len(b.len());
-        self.0.extend_from_slice(b);
+        self.put(b);
     }
     fn location(&mut self, at: Location) {
         self.u32(at.segment);
@@ -49,7 +75,7 @@ impl Writer {
     fn version(&mut self, v: &Version) {
         self.u64(v.seq);
         self.u64(v.time);
-        self.0.extend_from_slice(&v.hash.0);
+        self.put(&v.hash.0);
         self.u64(v.change);
         self.location(v.at);
     }
@@ -112,12 +138,19 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The bytes of a checkpoint of `m`, which covers the log as `layout` says.
-pub(super) fn encode(m: &Memory, layout: &[(u32, u64)]) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(
-        m.docs.len() * 72 + m.addresses.len() * 20,
-    ));
-    w.0.extend_from_slice(MAGIC);
+/// Writes a checkpoint of `m`, which covers the log as `layout` says, to `sink`, a chunk
+/// at a time.
+pub(super) fn encode(
+    m: &Memory,
+    layout: &[(u32, u64)],
+    sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut w = Writer {
+        buf: Vec::with_capacity(CHUNK + 4096),
+        hasher: Sha256::new(),
+        sink,
+    };
+    w.put(MAGIC);
     w.len(layout.len());
     for (segment, size) in layout {
         w.u32(*segment);
@@ -128,47 +161,51 @@ pub(super) fn encode(m: &Memory, layout: &[(u32, u64)]) -> Vec<u8> {
     for n in m.live {
         w.u64(n);
     }
-    w.0.extend_from_slice(&m.sum);
+    w.put(&m.sum);
     w.len(m.docs.len());
     for v in &m.docs {
         match v {
             Some(v) => {
-                w.0.push(1);
+                w.put(&[1]);
                 w.version(v);
             }
-            None => w.0.push(0),
+            None => w.put(&[0]),
         }
+        w.spill()?;
     }
     w.len(m.evidence.len());
     for (doc, v) in &m.evidence {
         w.u32(*doc);
         w.version(v);
+        w.spill()?;
     }
     w.len(m.addresses.len());
     for (address, doc) in &m.addresses {
-        w.0.extend_from_slice(address);
+        w.put(address);
         w.u32(*doc);
+        w.spill()?;
     }
     w.len(m.authors.len());
     for (author, docs) in &m.authors {
-        w.0.extend_from_slice(&author.to_bytes());
+        w.put(&author.to_bytes());
         w.bitmap(docs);
+        w.spill()?;
     }
     w.len(m.purges.len());
     for (author, (change, at)) in &m.purges {
-        w.0.extend_from_slice(&author.to_bytes());
+        w.put(&author.to_bytes());
         w.u64(*change);
         w.location(*at);
+        w.spill()?;
     }
     let targets: Vec<_> = m.index.targets().collect();
     w.len(targets.len());
     for (target, docs) in targets {
         w.bytes(target.as_bytes());
         w.bitmap(docs);
+        w.spill()?;
     }
-    let digest = Sha256::digest(&w.0);
-    w.0.extend_from_slice(&digest);
-    w.0
+    w.finish()
 }
 
 /// The memory a checkpoint holds and the log it covers, or why it does not read.
@@ -302,7 +339,12 @@ mod tests {
 
     #[test]
     fn damage_anywhere_is_found() {
-        let bytes = encode(&Memory::default(), &[(1, 0)]);
+        let mut bytes = vec![];
+        encode(&Memory::default(), &[(1, 0)], &mut |b| {
+            bytes.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
         assert!(decode(&bytes).is_ok());
         for i in [0, 4, bytes.len() / 2, bytes.len() - 1] {
             let mut spoilt = bytes.clone();
