@@ -251,6 +251,7 @@ impl Bench {
             "/api/v1/organisations?q=savings&region=europe",
         ];
         let latencies: Mutex<[Vec<f64>; 3]> = Mutex::default();
+        let by_search: Mutex<std::collections::BTreeMap<String, Vec<f64>>> = Mutex::default();
         let visible: Mutex<Vec<f64>> = Mutex::default();
         let written = std::sync::atomic::AtomicUsize::new(0);
         let writing = Mutex::new(Duration::ZERO);
@@ -338,7 +339,7 @@ impl Bench {
             }
             // 200 requests a second: 4 readers, one request each every 20 ms.
             for reader in 0..4usize {
-                let (latencies, searches) = (&latencies, &searches);
+                let (latencies, searches, by_search) = (&latencies, &searches, &by_search);
                 s.spawn(move || {
                     let agent = ureq::Agent::new_with_defaults();
                     let mut k = reader;
@@ -360,6 +361,10 @@ impl Bench {
                         {
                             let ms = at.elapsed().as_secs_f64() * 1000.0;
                             latencies.lock().expect("no panics while held")[class].push(ms);
+                            if class == 1 {
+                                let mut by = by_search.lock().expect("no panics while held");
+                                by.entry(path).or_default().push(ms);
+                            }
                         }
                         k += 4;
                     }
@@ -381,6 +386,15 @@ impl Bench {
                 .expect("no panics while held")
                 .as_secs_f64();
         let health = p99(&l[2]);
+        let by_search: serde_json::Map<String, Value> = by_search
+            .into_inner()
+            .expect("no panics while held")
+            .into_iter()
+            .map(|(path, mut v)| {
+                v.sort_by(f64::total_cmp);
+                (path, json!((p99(&v) * 10.0).round() / 10.0))
+            })
+            .collect();
         for (name, class, limit, target) in [
             (
                 "query lookup",
@@ -398,7 +412,8 @@ impl Bench {
                 baseline_what: "/health p99, same load",
                 target,
                 met: p99(&l[class]) <= limit,
-                extra: json!({"requests": l[class].len(), "writes_per_s": write_rate, "records": self.records}),
+                extra: json!({"requests": l[class].len(), "writes_per_s": write_rate, "records": self.records,
+                    "p99_ms_by_search": if class == 1 { Value::Object(by_search.clone()) } else { Value::Null }}),
             }
             .print(json);
         }
