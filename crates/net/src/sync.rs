@@ -27,8 +27,9 @@ pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 pub const MAX_FETCH: usize = 1024;
 /// Most reconciliation rounds before a session gives up (a peer that never converges).
 pub const MAX_ROUNDS: u32 = 1_000;
-/// Records one session fetches at most (32 MB of hashes).
-pub const MAX_NEED: usize = 1_000_000;
+/// Records one session fetches at most (8 MB of hashes; a session stops at 256 MB of
+/// records anyway, about 280 000 of them, and the next one follows at once).
+pub const MAX_NEED: usize = 262_144;
 /// Records one session offers at most. The peer's own sessions fetch the rest: a node does
 /// not push its whole store to a newcomer that is already pulling it.
 pub const MAX_OFFER: usize = 4_096;

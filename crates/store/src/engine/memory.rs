@@ -136,6 +136,56 @@ impl Arrival {
     }
 }
 
+/// The document of each held version, by hash, in 13 bytes a version rather than 37: by
+/// the hash's first eight bytes, and, for the few versions whose first eight bytes another
+/// held version has already, by the whole hash. A lookup by the short key is checked
+/// against the document's versions by the caller.
+#[derive(Debug, Default)]
+pub(super) struct Hashes {
+    short: HashMap<[u8; 8], u32>,
+    long: HashMap<Hash, u32>,
+}
+
+fn short(hash: &Hash) -> [u8; 8] {
+    hash.0[..8].try_into().expect("a hash has 32 bytes")
+}
+
+impl Hashes {
+    pub(super) fn get(&self, hash: &Hash) -> Option<u32> {
+        self.long
+            .get(hash)
+            .or_else(|| self.short.get(&short(hash)))
+            .copied()
+    }
+
+    /// Adds a version that is not held yet.
+    pub(super) fn insert(&mut self, hash: Hash, doc: u32) {
+        match self.short.entry(short(&hash)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(doc);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.long.insert(hash, doc);
+            }
+        }
+    }
+
+    /// Removes a held version.
+    pub(super) fn remove(&mut self, hash: &Hash) {
+        if self.long.remove(hash).is_none() {
+            self.short.remove(&short(hash));
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+
+    pub(super) fn reserve(&mut self, n: usize) {
+        self.short.reserve(n);
+    }
+}
+
 /// What needs a frame.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Owner {
@@ -157,7 +207,7 @@ pub(super) struct Memory {
     pub(super) addresses: HashMap<AddressId, u32>,
     pub(super) index: Index,
     /// The document each held version belongs to.
-    pub(super) by_hash: HashMap<Hash, u32>,
+    pub(super) by_hash: Hashes,
     /// Change position → document.
     pub(super) changes: BTreeMap<u64, u32>,
     /// Each author's documents.
@@ -191,7 +241,7 @@ impl Memory {
 
     /// The held version with hash `hash`.
     pub(super) fn version(&self, hash: &Hash) -> Option<Version> {
-        let slot = self.at(*self.by_hash.get(hash)?)?;
+        let slot = self.at(self.by_hash.get(hash)?)?;
         [Some(slot.current), slot.evidence]
             .into_iter()
             .flatten()
@@ -443,5 +493,45 @@ pub(super) fn outcome(m: Merge) -> Outcome {
         Merge::Replace => Outcome::Replaced,
         Merge::Win => Outcome::Equivocation { won: true },
         Merge::Lose { .. } => Outcome::Equivocation { won: false },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_sharing_the_first_eight_bytes_of_their_hash_are_each_found() {
+        let hash = |tail: u8| {
+            let mut h = [7; 32];
+            h[31] = tail;
+            Hash(h)
+        };
+        let mut hashes = Hashes::default();
+        for (tail, doc) in [(1, 10), (2, 20), (3, 30)] {
+            hashes.insert(hash(tail), doc);
+        }
+        assert_eq!(hashes.len(), 3);
+        assert_eq!(hashes.get(&hash(2)), Some(20));
+        assert_eq!(hashes.get(&hash(3)), Some(30));
+        // The one the short key holds goes; the others stay found.
+        hashes.remove(&hash(1));
+        assert_eq!(
+            (hashes.get(&hash(2)), hashes.get(&hash(3))),
+            (Some(20), Some(30))
+        );
+        hashes.remove(&hash(3));
+        assert_eq!(hashes.get(&hash(2)), Some(20));
+        assert_eq!(hashes.len(), 1);
+        // A new one takes the free short key.
+        hashes.insert(hash(4), 40);
+        assert_eq!(
+            (hashes.get(&hash(2)), hashes.get(&hash(4))),
+            (Some(20), Some(40))
+        );
+        hashes.remove(&hash(2));
+        hashes.remove(&hash(4));
+        assert_eq!(hashes.len(), 0);
+        assert_eq!(hashes.get(&hash(4)), None);
     }
 }
