@@ -18,6 +18,8 @@ use crate::sync::{self, Request, Response};
 
 /// zstd's level for sync messages: its default, about 300 MB/s on one core.
 const LEVEL: i32 = 3;
+/// The largest window a frame may use: 8 MiB, past the largest message.
+const WINDOW_LOG_MAX: u32 = 23;
 
 /// A message's bytes on the wire.
 pub fn encode<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
@@ -29,7 +31,10 @@ pub fn encode<T: Serialize>(message: &T) -> io::Result<Vec<u8>> {
 /// CBOR that decode as a `T`.
 pub fn decode<T: DeserializeOwned>(wire: &[u8], limit: u64) -> io::Result<T> {
     let mut cbor = Vec::new();
-    zstd::stream::read::Decoder::new(wire)?
+    let mut decoder = zstd::stream::read::Decoder::new(wire)?;
+    // A frame may ask for a window up to 128 MiB; none needs more than the message.
+    decoder.window_log_max(WINDOW_LOG_MAX)?;
+    decoder
         .take(limit + 1)
         .read_to_end(&mut cbor)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;

@@ -421,7 +421,9 @@ impl EventLoop {
                 if !ok {
                     metrics.failed_with(peer);
                 }
-                let more = ok && report.more;
+                // Only while it brings something: versions this node will not store (stale,
+                // refused by policy) wait for the next interval.
+                let more = ok && report.more && report.records_in > 0;
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.syncing = false;
                     p.given += report.records_in;

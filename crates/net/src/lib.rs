@@ -100,8 +100,8 @@ pub struct SyncReport {
     pub records_in: u64,
     /// Versions offered to the peer.
     pub records_out: u64,
-    /// It stopped at its share of what the peer holds and this node lacks: the next session
-    /// follows at once.
+    /// It stopped at its share of what the peer holds and this node lacks: if it brought
+    /// records, the next session follows at once.
     pub more: bool,
     pub error: Option<String>,
 }

@@ -268,7 +268,7 @@ async fn session(
     // Each batch is ingested while the next ones are fetched: batches checked at once keep
     // every core busy, and the network never waits on the disk.
     let mut ingesting = std::collections::VecDeque::new();
-    report.more = session.need.len() >= sync::MAX_NEED;
+    report.more = session.cut;
     for chunk in session.need.chunks(sync::MAX_FETCH) {
         if report.bytes_received >= MAX_SESSION_BYTES {
             tracing::info!(

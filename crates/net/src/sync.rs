@@ -111,6 +111,8 @@ pub struct Session {
     pub have: Vec<Hash>,
     /// Hashes the peer holds and this side lacks.
     pub need: Vec<Hash>,
+    /// The peer holds more that this side lacks than `need` took.
+    pub cut: bool,
 }
 
 /// What to do after a reconciliation answer.
@@ -133,6 +135,7 @@ impl Session {
                 rounds: 1,
                 have: vec![],
                 need: vec![],
+                cut: false,
             },
             first,
         ))
@@ -151,6 +154,7 @@ impl Session {
         self.have
             .extend(have.into_iter().take(room).map(|id| Hash(*id)));
         let room = MAX_NEED.saturating_sub(self.need.len());
+        self.cut |= need.len() > room;
         self.need
             .extend(need.into_iter().take(room).map(|id| Hash(*id)));
         match next {

@@ -13,8 +13,9 @@
 //! Positions handed out are never handed out again: only durable ones are ever seen.
 //!
 //! In memory (`Memory`): each address's current version and the evidence of an
-//! equivocation, where their frames are; the search index; the change log; the
-//! `(time, hash)` items that reconciliation runs over; addresses per author; the counters
+//! equivocation, where their frames are (from which the `(time, hash)` items that
+//! reconciliation runs over are listed); the endorsements of each collaboration; the change
+//! log; addresses per author; the counters
 //! and running sum behind the state digest; and how many bytes of each segment are still
 //! needed. A closed segment less than half needed is compacted, on a thread of its own: what
 //! is live in it is copied to the end of the log and synced, then the segment is deleted.
@@ -77,8 +78,9 @@ struct Pending {
 struct Log {
     disk: Arc<dyn Disk>,
     segments: Segments,
-    /// The change position the newest checkpoint covers.
-    checkpointed: Mutex<u64>,
+    /// The change position and the log the newest checkpoint covers; held by the one
+    /// checkpoint being written, from the copy out to the removal of the older ones.
+    checkpointed: Mutex<(u64, checkpoint::Layout)>,
     /// Held by the one writer (and by compaction while it appends).
     writer: Mutex<Pending>,
     memory: RwLock<Memory>,
@@ -114,7 +116,7 @@ impl Engine {
         let log = Log {
             segments: Segments::open(disk.clone(), segment_bytes)?,
             disk,
-            checkpointed: Mutex::new(0),
+            checkpointed: Mutex::default(),
             writer: Mutex::default(),
             memory: RwLock::default(),
             flushed: Mutex::new(0),
@@ -141,8 +143,8 @@ impl Engine {
                                 false
                             }
                         };
-                        let due = shared.memory().change
-                            >= *shared.checkpointed() + CHECKPOINT_CHANGES;
+                        let change = shared.memory().change;
+                        let due = change >= shared.checkpointed().0 + CHECKPOINT_CHANGES;
                         if (compacted || due)
                             && let Err(e) = shared.checkpoint()
                         {
@@ -245,7 +247,7 @@ impl Log {
             .transpose()
     }
 
-    fn checkpointed(&self) -> std::sync::MutexGuard<'_, u64> {
+    fn checkpointed(&self) -> std::sync::MutexGuard<'_, (u64, checkpoint::Layout)> {
         self.checkpointed.lock().expect("no one panics holding it")
     }
 
@@ -266,20 +268,20 @@ impl Log {
                 let mut bytes = vec![0; file.size().map_err(|e| e.to_string())? as usize];
                 file.read_at(&mut bytes, 0).map_err(|e| e.to_string())?;
                 let (memory, covered) = checkpoint::decode(&bytes)?;
-                Ok((memory, checkpoint::resume(&covered, &layout)?))
+                drop(bytes);
+                let from = checkpoint::resume(&covered, &layout)?;
+                let change = memory.change;
+                let memory = self.replay(memory, from).map_err(|e| e.to_string())?;
+                Ok((memory, (change, covered)))
             })();
             match read {
-                Ok((memory, from)) => {
-                    let started = std::time::Instant::now();
-                    let covered = memory.change;
-                    let memory = self.replay(memory, from)?;
-                    *self.checkpointed() = covered;
+                Ok((memory, covered)) => {
                     tracing::info!(
                         checkpoint = %self.disk.path(&name),
-                        changes_after = memory.change - covered,
-                        ms = started.elapsed().as_millis() as u64,
+                        changes_after = memory.change - covered.0,
                         "memory read from its checkpoint and the log after it"
                     );
+                    *self.checkpointed() = covered;
                     return Ok(memory);
                 }
                 Err(why) => tracing::warn!(
@@ -305,13 +307,16 @@ impl Log {
     /// deletes the older ones. Writers wait while memory is written out (to the page
     /// cache, a chunk at a time), not while it is flushed.
     fn checkpoint(&self) -> Result<(), Error> {
-        let (file, name, change) = {
+        let mut checkpointed = self.checkpointed();
+        let (file, name, covered) = {
             let mut p = self.writer();
             let upto = p.ticket;
             self.segments.sync()?;
             self.publish(&mut p, upto);
             let m = self.memory();
-            if m.change == *self.checkpointed() {
+            let layout = self.segments.layout();
+            // Nothing written and nothing compacted since the last one.
+            if m.change == checkpointed.0 && layout == checkpointed.1 {
                 return Ok(());
             }
             let name = format!("{CHECKPOINT}{:020}", m.change);
@@ -322,17 +327,18 @@ impl Log {
             }
             let file = self.disk.create(&name)?;
             let mut at = 0;
-            checkpoint::encode(&m, &self.segments.layout(), &mut |chunk| {
+            checkpoint::encode(&m, &layout, &mut |chunk| {
                 file.write_at(chunk, at)?;
                 at += chunk.len() as u64;
                 Ok(())
             })?;
-            (file, name, m.change)
+            (file, name, (m.change, layout))
         };
         file.sync()?;
-        *self.checkpointed() = change;
+        *checkpointed = covered;
+        // Older ones, and any that did not hold (a newer name from a store since restored).
         for old in self.disk.list()? {
-            if old.starts_with(CHECKPOINT) && old < name {
+            if old.starts_with(CHECKPOINT) && old != name {
                 self.disk.remove(&old)?;
             }
         }
@@ -786,7 +792,10 @@ impl Log {
     }
 
     fn items(&self) -> Result<Vec<(u64, Hash)>, Error> {
-        Ok(self.memory().items())
+        // Sorted once the lock is let go.
+        let mut items = self.memory().items();
+        items.sort_unstable();
+        Ok(items)
     }
 
     fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {

@@ -2,8 +2,8 @@
 //! that a start replays only what came after it. No I/O: the engine writes and reads the
 //! bytes.
 //!
-//! `MCK1`, the log it covers (each segment and its size then), the counters, each document's
-//! current version, the evidence, the addresses, each author's documents, the purges and the
+//! `MCK1`, the log it covers (each segment and its size then), the counters, each held
+//! document's number and current version, the evidence, the addresses, each author's documents, the purges and the
 //! endorsements; then the SHA-256 of all of it. Integers are big-endian. What lookups derive
 //! from these (versions by hash, the change log, the bytes needed of each segment) is rebuilt
 //! on load.
@@ -162,15 +162,10 @@ pub(super) fn encode(
         w.u64(n);
     }
     w.put(&m.sum);
-    w.len(m.docs.len());
-    for v in &m.docs {
-        match v {
-            Some(v) => {
-                w.put(&[1]);
-                w.version(v);
-            }
-            None => w.put(&[0]),
-        }
+    w.len(m.docs.iter().count());
+    for (doc, v) in m.docs.iter() {
+        w.u32(doc);
+        w.version(v);
         w.spill()?;
     }
     w.len(m.evidence.len());
@@ -233,13 +228,15 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Memory, Layout), String> {
         ..Memory::default()
     };
     let docs = r.len()?;
-    m.docs.reserve_exact(docs);
     for _ in 0..docs {
-        m.docs.push(match r.take(1)?[0] {
-            0 => None,
-            1 => Some(r.version()?),
-            other => return Err(format!("a document marked {other}")),
-        });
+        let doc = r.u32()?;
+        if doc >= m.next_doc {
+            return Err(format!(
+                "document {doc} is past the next number, {}",
+                m.next_doc
+            ));
+        }
+        m.docs.set(doc, Some(r.version()?));
     }
     for _ in 0..r.len()? {
         let doc = r.u32()?;
@@ -272,12 +269,10 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(Memory, Layout), String> {
     // What lookups derive.
     let mut needed: HashMap<u32, u64> = HashMap::new();
     m.by_hash.reserve(docs + m.evidence.len());
-    for (doc, v) in m.docs.iter().enumerate() {
-        if let Some(v) = v {
-            m.by_hash.insert(v.hash, doc as u32);
-            m.changes.insert(v.change, doc as u32);
-            *needed.entry(v.at.segment).or_default() += u64::from(v.at.len);
-        }
+    for (doc, v) in m.docs.iter() {
+        m.by_hash.insert(v.hash, doc);
+        m.changes.insert(v.change, doc);
+        *needed.entry(v.at.segment).or_default() += u64::from(v.at.len);
     }
     for (doc, v) in &m.evidence {
         m.by_hash.insert(v.hash, *doc);

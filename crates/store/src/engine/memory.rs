@@ -136,6 +136,47 @@ impl Arrival {
     }
 }
 
+/// Documents in a chunk.
+const CHUNK: usize = 1 << 16;
+
+/// Each document's current version, by document number, in chunks allocated whole: it
+/// grows without copying what it holds (a vector that doubles holds both copies for a
+/// moment: 120 MB at a million documents).
+#[derive(Debug, Default)]
+pub(super) struct Docs(Vec<Box<[Option<Version>]>>);
+
+impl Docs {
+    pub(super) fn get(&self, doc: u32) -> Option<&Version> {
+        let doc = doc as usize;
+        self.0.get(doc / CHUNK)?[doc % CHUNK].as_ref()
+    }
+
+    pub(super) fn get_mut(&mut self, doc: u32) -> Option<&mut Version> {
+        let doc = doc as usize;
+        self.0.get_mut(doc / CHUNK)?[doc % CHUNK].as_mut()
+    }
+
+    pub(super) fn set(&mut self, doc: u32, v: Option<Version>) {
+        let doc = doc as usize;
+        if v.is_none() && self.0.len() <= doc / CHUNK {
+            return;
+        }
+        while self.0.len() <= doc / CHUNK {
+            self.0.push(vec![None; CHUNK].into_boxed_slice());
+        }
+        self.0[doc / CHUNK][doc % CHUNK] = v;
+    }
+
+    /// The documents held and their current versions, in order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &Version)> {
+        self.0
+            .iter()
+            .flat_map(|chunk| chunk.iter())
+            .enumerate()
+            .filter_map(|(doc, v)| Some((doc as u32, v.as_ref()?)))
+    }
+}
+
 /// The document of each held version, by hash, in 13 bytes a version rather than 37: by
 /// the hash's first eight bytes, and, for the few versions whose first eight bytes another
 /// held version has already, by the whole hash. A lookup by the short key is checked
@@ -199,8 +240,8 @@ pub(super) enum Owner {
 /// record in all).
 #[derive(Debug, Default)]
 pub(super) struct Memory {
-    /// Document number → its current version; `None` for a number whose address went.
-    pub(super) docs: Vec<Option<Version>>,
+    /// Document number → its current version.
+    pub(super) docs: Docs,
     /// The evidence of each equivocated document (few).
     pub(super) evidence: HashMap<u32, Version>,
     /// Address → document.
@@ -227,7 +268,7 @@ pub(super) struct Memory {
 impl Memory {
     /// What document `doc` holds.
     pub(super) fn at(&self, doc: u32) -> Option<Slot> {
-        let current = (*self.docs.get(doc as usize)?)?;
+        let current = *self.docs.get(doc)?;
         Some(Slot {
             current,
             evidence: self.evidence.get(&doc).copied(),
@@ -253,25 +294,18 @@ impl Memory {
         self.by_hash.len() as u64
     }
 
-    /// `(time, hash)` of every version held, sorted.
+    /// `(time, hash)` of every version held, in no order.
     pub(super) fn items(&self) -> Vec<(u64, Hash)> {
-        let mut items: Vec<(u64, Hash)> = self
-            .docs
+        self.docs
             .iter()
-            .flatten()
+            .map(|(_, v)| v)
             .chain(self.evidence.values())
             .map(|v| (v.time, v.hash))
-            .collect();
-        items.sort_unstable();
-        items
+            .collect()
     }
 
     fn set(&mut self, doc: u32, slot: Option<Slot>) {
-        let i = doc as usize;
-        if self.docs.len() <= i {
-            self.docs.resize(i + 1, None);
-        }
-        self.docs[i] = slot.map(|s| s.current);
+        self.docs.set(doc, slot.map(|s| s.current));
         match slot.and_then(|s| s.evidence) {
             Some(e) => self.evidence.insert(doc, e),
             None => self.evidence.remove(&doc),
@@ -402,11 +436,7 @@ impl Memory {
 
     /// The frames in `segment` that are still needed, and what needs each.
     pub(super) fn frames_in(&self, segment: u32) -> Vec<(Owner, Location)> {
-        let current = self
-            .docs
-            .iter()
-            .enumerate()
-            .filter_map(|(doc, v)| Some((Owner::Version(doc as u32), v.as_ref()?.at)));
+        let current = self.docs.iter().map(|(doc, v)| (Owner::Version(doc), v.at));
         let evidence = self
             .evidence
             .iter()
@@ -432,7 +462,7 @@ impl Memory {
             // A version may have changed roles meanwhile (a current one become the evidence
             // of an equivocation): whichever still lies at `from` moves.
             Owner::Version(doc) => {
-                let current = self.docs.get_mut(doc as usize).and_then(Option::as_mut);
+                let current = self.docs.get_mut(doc);
                 [current, self.evidence.get_mut(&doc)]
                     .into_iter()
                     .flatten()

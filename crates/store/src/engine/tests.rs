@@ -361,7 +361,7 @@ fn a_checkpointed_restart_serves_what_a_full_replay_does() {
     // The start reads the checkpoint and replays what follows it…
     assert_eq!(checkpoints(dir.path()), covered, "no checkpoint at drop");
     let store = Engine::open(dir.path()).unwrap();
-    assert_eq!(*store.log.checkpointed(), covered_change(&covered[0]));
+    assert_eq!(store.log.checkpointed().0, covered_change(&covered[0]));
     assert_eq!(answers(&store, &collaboration, &authors), seen);
     drop(store);
     // …and gives what a replay of the whole log gives.
@@ -369,7 +369,7 @@ fn a_checkpointed_restart_serves_what_a_full_replay_does() {
         std::fs::remove_file(dir.path().join(name)).unwrap();
     }
     let store = Engine::open(dir.path()).unwrap();
-    assert_eq!(*store.log.checkpointed(), 0, "no checkpoint was read");
+    assert_eq!(store.log.checkpointed().0, 0, "no checkpoint was read");
     assert_eq!(answers(&store, &collaboration, &authors), seen);
     // A flush at shutdown checkpoints what is there; a damaged checkpoint is passed over.
     store.flush().unwrap();
@@ -377,7 +377,7 @@ fn a_checkpointed_restart_serves_what_a_full_replay_does() {
     let written = checkpoints(dir.path());
     assert_eq!(written.len(), 1);
     let store = Engine::open(dir.path()).unwrap();
-    assert_eq!(*store.log.checkpointed(), covered_change(&written[0]));
+    assert_eq!(store.log.checkpointed().0, covered_change(&written[0]));
     assert_eq!(answers(&store, &collaboration, &authors), seen);
     drop(store);
     let path = dir.path().join(&written[0]);
@@ -387,7 +387,7 @@ fn a_checkpointed_restart_serves_what_a_full_replay_does() {
     std::fs::write(&path, bytes).unwrap();
     let store = Engine::open(dir.path()).unwrap();
     assert_eq!(
-        *store.log.checkpointed(),
+        store.log.checkpointed().0,
         0,
         "the damaged checkpoint was not read"
     );
