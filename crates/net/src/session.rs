@@ -240,31 +240,6 @@ async fn session(
     }
     report.rounds = session.rounds();
 
-    // Offer what the peer lacks before fetching: a fetched version may replace one of them,
-    // and the peer must still see it (two versions with one seq are how it learns of an
-    // equivocation). Read a batch at a time: a session holds one batch, not all of them.
-    let have = Arc::new(std::mem::take(&mut session.have));
-    let mut from = 0;
-    loop {
-        let (store, hashes) = (ingest.clone(), have.clone());
-        let (batch, next) = blocking(move || {
-            sync::next_batch(&hashes, from, |h| store.store().bytes_by_hash(h))
-                .map_err(|e| e.to_string())
-        })
-        .await?;
-        if batch.is_empty() {
-            break;
-        }
-        from = next;
-        let (n, size) = (
-            batch.len() as u64,
-            batch.iter().map(|r| r.0.len() as u64).sum::<u64>(),
-        );
-        request(handle, peer, Request::Offer(batch)).await?;
-        report.records_out += n;
-        report.bytes_sent += size;
-    }
-
     // Each batch is ingested while the next ones are fetched: batches checked at once keep
     // every core busy, and the network never waits on the disk.
     let mut ingesting = std::collections::VecDeque::new();
@@ -319,6 +294,32 @@ async fn session(
     }
     for batch in ingesting {
         account(batch, handle, peer, report).await?;
+    }
+
+    // Offer what the peer lacks, read a batch at a time: a session holds one batch, not all
+    // of them. A version the fetch replaced meanwhile is passed over: one with a higher seq
+    // supersedes it, and of two with one seq the store keeps the evidence the peer needs to
+    // learn of the equivocation.
+    let have = Arc::new(std::mem::take(&mut session.have));
+    let mut from = 0;
+    loop {
+        let (store, hashes) = (ingest.clone(), have.clone());
+        let (batch, next) = blocking(move || {
+            sync::next_batch(&hashes, from, |h| store.store().bytes_by_hash(h))
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+        if batch.is_empty() {
+            break;
+        }
+        from = next;
+        let (n, size) = (
+            batch.len() as u64,
+            batch.iter().map(|r| r.0.len() as u64).sum::<u64>(),
+        );
+        request(handle, peer, Request::Offer(batch)).await?;
+        report.records_out += n;
+        report.bytes_sent += size;
     }
 
     Ok(())
