@@ -8,7 +8,7 @@ use std::time::Instant;
 use libp2p::PeerId;
 use maillage_core::Hash;
 use maillage_store::ingest::{Ingest, Rejection, Source, now_ms};
-use negentropy::NegentropyStorageVector;
+use negentropy::{Id, NegentropyStorageVector};
 
 use crate::sync::{self, Hash32, Request, Response, Session, Step};
 use crate::{Command, Error, Handle, SyncReport};
@@ -36,7 +36,7 @@ impl StorageCache {
         {
             return Ok(storage.clone());
         }
-        let storage = Arc::new(sync::storage(&items(ingest)?).map_err(|e| e.to_string())?);
+        let storage = Arc::new(storage(ingest)?);
         *cache = Some((version, storage.clone()));
         Ok(storage)
     }
@@ -44,15 +44,34 @@ impl StorageCache {
 
 /// What this node holds, for reconciliation: what it stores, and the records from ahead of
 /// its clock it holds until their time (so that peers do not send them again every round).
-fn items(ingest: &Ingest) -> Result<Vec<(u64, Hash)>, String> {
-    let mut items = ingest.store().items().map_err(|e| e.to_string())?;
+/// Built from the store's items as they are listed, with no copy of all of them beside it.
+fn storage(ingest: &Ingest) -> Result<NegentropyStorageVector, String> {
     let held = ingest.held_items();
-    if !held.is_empty() {
-        items.extend(held);
-        items.sort_unstable();
-        items.dedup();
+    let ahead: std::collections::HashSet<Hash> = held.iter().map(|(_, h)| *h).collect();
+    let store = ingest.store();
+    let versions = store.summary().map_err(|e| e.to_string())?.versions as usize;
+    let mut storage = NegentropyStorageVector::with_capacity(versions + held.len());
+    let mut failed = None;
+    let mut add = |time: u64, hash: &Hash| {
+        if failed.is_none() {
+            failed = storage.insert(time, Id::from_byte_array(hash.0)).err();
+        }
+    };
+    store
+        .each_item(&mut |time, hash| {
+            if !ahead.contains(hash) {
+                add(time, hash);
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    for (time, hash) in &held {
+        add(*time, hash);
     }
-    Ok(items)
+    if let Some(e) = failed {
+        return Err(e.to_string());
+    }
+    storage.seal().map_err(|e| e.to_string())?;
+    Ok(storage)
 }
 
 /// Invalid records in a batch: what a peer is penalised for. Stale, duplicate or refused by
@@ -220,11 +239,8 @@ async fn session(
     report: &mut SyncReport,
 ) -> Result<(), String> {
     let store = ingest.clone();
-    let (mut session, mut message) = blocking(move || {
-        Session::start(sync::storage(&items(&store)?).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())
-    })
-    .await?;
+    let (mut session, mut message) =
+        blocking(move || Session::start(storage(&store)?).map_err(|e| e.to_string())).await?;
     loop {
         report.bytes_sent += message.len() as u64;
         let Response::Reconcile(answer) =

@@ -694,8 +694,9 @@ impl Store for Engine {
         self.log.confirmation(collaboration)
     }
 
-    fn items(&self) -> Result<Vec<(u64, Hash)>, Error> {
-        self.log.items()
+    fn each_item(&self, each: &mut dyn FnMut(u64, &Hash)) -> Result<(), Error> {
+        self.log.memory().each_item(each);
+        Ok(())
     }
 
     fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {
@@ -789,13 +790,6 @@ impl Log {
             confirmed,
             endorsed_by,
         })
-    }
-
-    fn items(&self) -> Result<Vec<(u64, Hash)>, Error> {
-        // Sorted once the lock is let go.
-        let mut items = self.memory().items();
-        items.sort_unstable();
-        Ok(items)
     }
 
     fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {

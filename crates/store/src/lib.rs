@@ -129,8 +129,16 @@ pub trait Store: Send + Sync + 'static {
     fn changes(&self, since: u64, limit: usize) -> Result<Vec<Stored>, Error>;
     fn summary(&self) -> Result<Summary, Error>;
     fn confirmation(&self, collaboration: &Record) -> Result<Confirmation, Error>;
-    /// `(time, hash)` of every version held, sorted: what set reconciliation compares.
-    fn items(&self) -> Result<Vec<(u64, Hash)>, Error>;
+    /// Calls `each` with `(time, hash)` of every version held, in no order: what set
+    /// reconciliation compares, without a copy of all of it.
+    fn each_item(&self, each: &mut dyn FnMut(u64, &Hash)) -> Result<(), Error>;
+    /// `(time, hash)` of every version held, sorted.
+    fn items(&self) -> Result<Vec<(u64, Hash)>, Error> {
+        let mut items = vec![];
+        self.each_item(&mut |time, hash| items.push((time, *hash)))?;
+        items.sort_unstable();
+        Ok(items)
+    }
     /// The signed bytes of a held version (current or evidence), by its hash.
     fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error>;
     /// How many addresses an author has here (for quotas).

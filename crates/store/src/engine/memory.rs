@@ -294,14 +294,16 @@ impl Memory {
         self.by_hash.len() as u64
     }
 
-    /// `(time, hash)` of every version held, in no order.
-    pub(super) fn items(&self) -> Vec<(u64, Hash)> {
-        self.docs
+    /// Calls `each` with `(time, hash)` of every version held, in no order.
+    pub(super) fn each_item(&self, each: &mut dyn FnMut(u64, &Hash)) {
+        for v in self
+            .docs
             .iter()
             .map(|(_, v)| v)
             .chain(self.evidence.values())
-            .map(|v| (v.time, v.hash))
-            .collect()
+        {
+            each(v.time, &v.hash);
+        }
     }
 
     fn set(&mut self, doc: u32, slot: Option<Slot>) {
