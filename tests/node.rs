@@ -85,7 +85,7 @@ fn a_deleted_record_stays_gone_across_restarts() {
 }
 
 #[test]
-fn a_collaboration_is_confirmed_once_every_party_endorsed_it() {
+fn a_collaboration_is_confirmed_only_by_the_networks_listing_its_parties() {
     let root = tempfile::tempdir().unwrap();
     let node = Node::start(root.path(), "a", &[]);
     let did = node.did();
@@ -95,16 +95,35 @@ fn a_collaboration_is_confirmed_once_every_party_endorsed_it() {
         Kind::Organisation,
         "partner",
         1,
-        json!({"name": "Partner network"}),
+        json!({"name": "Partner network", "countries": ["SN"], "primary_activity": "activities-modified:AM60"}),
     );
     assert_eq!(node.post_cbor(org.bytes()).status, 201);
-    node.post_json("organisation", "us", json!({"name": "Our network"}));
+    let profile = signed_elsewhere(
+        &other,
+        Kind::Organisation,
+        "profile",
+        1,
+        json!({"name": "RENAPESS"}),
+    );
+    assert_eq!(node.post_cbor(profile.bytes()).status, 201);
+    node.post_json(
+        "organisation",
+        "us",
+        json!({"name": "Our network", "countries": ["FR"], "primary_activity": "activities-modified:AM60"}),
+    );
+    node.post_json(
+        "organisation",
+        "member",
+        json!({"name": "A member of ours", "countries": ["FR"]}),
+    );
+    node.post_json("organisation", "profile", json!({"name": "RIPESS Europe"}));
     let collab = node.post_json(
         "collaboration",
         "joint",
         json!({
             "title": "Joint project",
             "status": "active",
+            "start": "2024",
             "parties": [
                 {"ref": format!("maillage:{did}/organisation/us"), "role": "coordinator"},
                 {"ref": org.address().to_string(), "role": "partner"}
@@ -113,6 +132,28 @@ fn a_collaboration_is_confirmed_once_every_party_endorsed_it() {
     );
     assert_eq!(collab.status, 201, "{collab:?}");
     assert_eq!(collab.json["confirmed"], false);
+    assert_eq!(collab.json["confirmation"]["verdict"], "awaiting");
+    assert_eq!(collab.json["author_name"], "RIPESS Europe");
+    let parties = &collab.json["confirmation"]["parties"];
+    assert_eq!(parties[0]["state"], "confirmed");
+    assert_eq!(parties[0]["lister_name"], "RIPESS Europe");
+    assert_eq!(parties[1]["state"], "awaiting");
+    assert_eq!(parties[1]["lister"], other_did(&other));
+    assert_eq!(parties[1]["lister_name"], "RENAPESS");
+    // One key listing both parties declares; it does not confirm.
+    let alone = node.post_json(
+        "collaboration",
+        "alone",
+        json!({
+            "title": "Among our own",
+            "parties": [
+                {"ref": format!("maillage:{did}/organisation/us"), "role": "coordinator"},
+                {"ref": format!("maillage:{did}/organisation/member"), "role": "partner"}
+            ]
+        }),
+    );
+    assert_eq!(alone.json["confirmation"]["verdict"], "one-voice");
+    assert_eq!(alone.json["confirmed"], false);
     node.searchable();
     assert_eq!(
         node.get("/api/v1/collaborations?confirmed=true").json["items"],
@@ -131,12 +172,68 @@ fn a_collaboration_is_confirmed_once_every_party_endorsed_it() {
     assert_eq!(node.post_cbor(endorsement.bytes()).status, 201);
     let read = node.get(&path_of(&collab.json));
     assert_eq!(read.json["confirmed"], true);
+    assert_eq!(read.json["confirmation"]["verdict"], "confirmed");
     assert_eq!(read.json["endorsed_by"], json!([org.author.did()]));
     node.searchable();
     let confirmed = node.get("/api/v1/collaborations?confirmed=true");
     assert_eq!(
         confirmed.json["items"][0]["address"],
         collab.json["address"]
+    );
+
+    // The counts a researcher cites: one North–South intercontinental collaboration in
+    // food in 2024, and one among French members whose sector is the coordinator's.
+    let stats = node.get("/api/v1/stats/collaborations?by=direction,level,sector,year");
+    assert_eq!(stats.status, 200, "{stats:?}");
+    assert_eq!(stats.json["total"], 2);
+    assert!(
+        stats.json["rows"].as_array().unwrap().contains(&json!({
+            "direction": "north-south", "level": "intercontinental",
+            "sector": "activities-modified:AM60", "year": "2024", "count": 1
+        })),
+        "{stats:?}"
+    );
+    assert!(
+        stats.json["rows"].as_array().unwrap().contains(&json!({
+            "direction": "north-north", "level": "national",
+            "sector": "activities-modified:AM60", "year": "unknown", "count": 1
+        })),
+        "{stats:?}"
+    );
+    let csv = node.get("/api/v1/stats/collaborations?by=direction&format=csv&confirmed=true");
+    assert_eq!(csv.json, "direction,count\nnorth-south,1\n");
+    let network = node.get("/api/v1/stats/collaborations?by=network");
+    assert_eq!(
+        network.json["dimensions"]["network"],
+        json!([{"value": "RIPESS Europe", "count": 2}])
+    );
+    let bad = node.get("/api/v1/stats/collaborations?by=colour");
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.error()
+            .contains("direction, level, sector, year, network"),
+        "{bad:?}"
+    );
+
+    // A party deleted: the collaboration says so, and a search for confirmed ones no
+    // longer finds it.
+    let gone = Record::sign(
+        &other,
+        Kind::Organisation,
+        "partner".parse().unwrap(),
+        2,
+        now_ms(),
+        Body::Deleted,
+    )
+    .unwrap();
+    assert_eq!(node.post_cbor(gone.bytes()).status, 201);
+    let read = node.get(&path_of(&collab.json));
+    assert_eq!(read.json["confirmation"]["verdict"], "party-deleted");
+    assert_eq!(read.json["confirmation"]["parties"][1]["state"], "deleted");
+    node.searchable();
+    assert_eq!(
+        node.get("/api/v1/collaborations?confirmed=true").json["items"],
+        json!([])
     );
 
     // Withdrawn: no longer confirmed.
@@ -150,7 +247,14 @@ fn a_collaboration_is_confirmed_once_every_party_endorsed_it() {
         }),
     );
     assert_eq!(node.post_cbor(withdrawn.bytes()).status, 201);
-    assert_eq!(node.get(&path_of(&collab.json)).json["confirmed"], false);
+    assert_eq!(
+        node.get(&path_of(&collab.json)).json["endorsed_by"],
+        json!([])
+    );
+}
+
+fn other_did(key: &SigningKey) -> String {
+    maillage_core::Author::from(key).did()
 }
 
 fn ids(answer: &common::Answer) -> BTreeSet<String> {
@@ -542,6 +646,7 @@ fn the_openapi_document_describes_the_routes_that_exist() {
         "/api/v1/collaborations",
         "/api/v1/changes",
         "/api/v1/graph",
+        "/api/v1/stats/collaborations",
         "/api/v1/status",
         "/health",
         "/metrics",

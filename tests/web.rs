@@ -148,7 +148,9 @@ fn the_page_searches_shows_and_verifies_in_the_browser() {
         ),
         "its collaborations"
     );
-    assert!(page.contains(">confirmed by every party</span>"));
+    // One key lists every party of the sample's collaboration: a declaration, not a
+    // confirmation.
+    assert!(page.contains(">declared by one network, which lists every party</span>"));
 
     let french = render(&node.url(&format!("/?lang=fr#/org/{did}/ica")));
     assert!(

@@ -9,6 +9,7 @@
 //! - `export`: GeoJSON, CSV, JSON-LD exports and Murmurations profiles;
 //! - `meta`: health, status, metrics, the OpenAPI document, the page and its map data
 //!   (`assets/`, embedded in the binary);
+//! - [`stats`]: collaborations counted by direction, level, sector, year, network;
 //! - `backup`: a copy of the store, streamed while the node goes on;
 //! - `http_metrics`: request latency histograms;
 //! - [`Error`]: the one mapping of failures to statuses.
@@ -21,6 +22,7 @@ mod json;
 mod meta;
 mod records;
 pub mod serve;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -58,6 +60,32 @@ pub struct State {
     shutdown: CancellationToken,
     /// One permit per reader of the event stream.
     event_readers: Arc<tokio::sync::Semaphore>,
+    /// The page's settings and the statistics' classification.
+    pub site: Arc<Site>,
+}
+
+/// What an operator sets for the page and the statistics.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub tiles: Option<Tiles>,
+    pub north: stats::North,
+}
+
+impl Default for Site {
+    fn default() -> Site {
+        Site {
+            tiles: None,
+            north: stats::North::m49(),
+        }
+    }
+}
+
+/// A tile server for the page's map.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Tiles {
+    /// A URL template with `{z}`, `{x}`, `{y}`.
+    pub url: String,
+    pub attribution: String,
 }
 
 /// Longest an export or the graph waits for search to hold what was written before it.
@@ -86,7 +114,14 @@ impl State {
             http: Arc::default(),
             shutdown,
             event_readers: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_READERS)),
+            site: Arc::new(Site::default()),
         }
+    }
+
+    /// The operator's settings for the page and the statistics.
+    pub fn with_site(mut self, site: Site) -> State {
+        self.site = Arc::new(site);
+        self
     }
 
     /// Checks `Authorization: Bearer <token>`.
@@ -145,6 +180,7 @@ pub fn router(state: State) -> Router {
         .route("/api/v1/changes", get(records::changes))
         .route("/api/v1/events", get(records::events))
         .route("/api/v1/graph", get(records::graph))
+        .route("/api/v1/stats/collaborations", get(stats::collaborations))
         .route("/api/v1/export/{file}", get(export::export))
         .route("/api/v1/murmurations/{did}/{id}", get(export::murmurations))
         .fallback(meta::not_found)

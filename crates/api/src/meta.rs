@@ -24,7 +24,15 @@ pub(crate) async fn not_found() -> Error {
 #[tracing::instrument(skip(state))]
 pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>, Error> {
     let store = state.ingest.store().clone();
-    let summary = blocking(move || Ok(store.summary()?)).await?;
+    let author = Author::from(state.key.as_ref());
+    let me = author;
+    let (summary, name) = blocking(move || {
+        Ok((
+            store.summary()?,
+            crate::records::profile_name(store.as_ref(), &me)?,
+        ))
+    })
+    .await?;
     let net = match &state.net {
         Some(net) => Some(
             net.status()
@@ -40,7 +48,8 @@ pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>
         .map(|(kind, n)| (kind.as_str().to_owned(), json!(n)))
         .collect();
     Ok(Json(json!({
-        "did": Author::from(state.key.as_ref()).did(),
+        "did": author.did(),
+        "name": name,
         "peer_id": state.peer_id,
         "records": records,
         "versions": summary.versions,
@@ -52,6 +61,7 @@ pub(crate) async fn status(Extract(state): Extract<State>) -> Result<Json<Value>
         "search_covers": state.search.covered(),
         "clock": clock(&state),
         "version": env!("CARGO_PKG_VERSION"),
+        "tiles": state.site.tiles,
     })))
 }
 

@@ -19,13 +19,24 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::json;
 use crate::{Error, State, blocking};
 
-/// The JSON form of a stored record, with what this node knows of its address.
+/// The JSON form of a stored record, with what this node knows of its address: who lists
+/// it by name, and for a collaboration who confirmed it.
 fn record_json(store: &dyn Store, stored: &Stored) -> Result<Value, Error> {
     let mut value = stored.record.to_json();
     value["equivocation"] = json!(stored.equivocation);
+    value["author_name"] = json!(profile_name(store, &stored.record.author)?);
     if stored.record.kind == Kind::Collaboration && !stored.record.body.is_deleted() {
         let confirmation = store.confirmation(&stored.record)?;
-        value["confirmed"] = json!(confirmation.confirmed);
+        value["confirmed"] = json!(confirmation.confirmed());
+        let mut parties = Vec::with_capacity(confirmation.parties.len());
+        for p in &confirmation.parties {
+            let mut party = json!(p);
+            if let Some(lister) = &p.lister {
+                party["lister_name"] = json!(profile_name(store, lister)?);
+            }
+            parties.push(party);
+        }
+        value["confirmation"] = json!({"verdict": confirmation.verdict, "parties": parties});
         value["endorsed_by"] = json!(
             confirmation
                 .endorsed_by
@@ -35,6 +46,23 @@ fn record_json(store: &dyn Store, stored: &Stored) -> Result<Value, Error> {
         );
     }
     Ok(value)
+}
+
+/// The name an author goes by: that of its profile, the organisation record it publishes
+/// about itself under the id `profile` (docs/protocol.md), if this node holds it.
+pub(crate) fn profile_name(
+    store: &dyn Store,
+    author: &maillage_core::Author,
+) -> Result<Option<String>, Error> {
+    let address = Address {
+        author: *author,
+        kind: Kind::Organisation,
+        id: Id::profile(),
+    };
+    Ok(store.get(&address)?.and_then(|s| match s.record.body {
+        Body::Organisation(o) => Some(o.name),
+        _ => None,
+    }))
 }
 
 fn accepted(state: &State, accepted: Accepted) -> Result<Response, Error> {
@@ -418,7 +446,7 @@ pub(crate) async fn graph(
                 continue;
             }
             let address = s.record.address().to_string();
-            let confirmed = store.confirmation(&s.record)?.confirmed;
+            let confirmed = store.confirmation(&s.record)?.confirmed();
             nodes.push(json!({"id": address, "kind": "collaboration", "label": c.title, "confirmed": confirmed}));
             for p in &c.parties {
                 edges.push(json!({"from": p.reference, "to": address, "type": "party", "role": p.role}));

@@ -68,6 +68,15 @@ impl fmt::Display for Kind {
 pub struct Id(String);
 
 impl Id {
+    /// The id of an author's profile: the organisation record it publishes about itself,
+    /// by whose name the author is shown.
+    pub const PROFILE: &'static str = "profile";
+
+    /// An author's profile id.
+    pub fn profile() -> Id {
+        Id(Id::PROFILE.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

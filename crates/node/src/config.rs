@@ -20,6 +20,8 @@ pub struct File {
     pub p2p: P2p,
     pub policy: Policy,
     pub log: Log,
+    pub web: Web,
+    pub stats: Stats,
 }
 
 impl Default for File {
@@ -30,6 +32,8 @@ impl Default for File {
             p2p: P2p::default(),
             policy: Policy::default(),
             log: Log::default(),
+            web: Web::default(),
+            stats: Stats::default(),
         }
     }
 }
@@ -122,6 +126,22 @@ impl Default for Log {
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Web {
+    /// A tile server's URL template for the page's map; empty: the shipped outline only.
+    pub tiles: String,
+    /// The attribution its licence asks for.
+    pub tiles_attribution: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stats {
+    /// The countries counted as the global North; empty: UN M49's developed regions.
+    pub north: Vec<String>,
+}
+
 /// Values from the environment or the command line; each set one beats the file.
 #[derive(Debug, Default, clap::Args)]
 pub struct Overrides {
@@ -166,6 +186,7 @@ pub struct Config {
     pub quota: u64,
     pub log_filter: String,
     pub json_logs: bool,
+    pub site: maillage_api::Site,
 }
 
 fn authors(list: &[String], key: &str) -> anyhow::Result<Vec<Author>> {
@@ -293,7 +314,31 @@ impl TryFrom<File> for Config {
             bans: Some(f.data_dir.join("bans.json")),
             peer_book: Some(f.data_dir.join("peers.json")),
         };
+        let tiles = match (f.web.tiles.as_str(), f.web.tiles_attribution.as_str()) {
+            ("", _) => None,
+            (url, _)
+                if !(url.starts_with("https://") || url.starts_with("http://"))
+                    || !url.contains("{z}") =>
+            {
+                bail!(
+                    "web.tiles `{url}` is not a tile URL template like https://tiles.example.org/{{z}}/{{x}}/{{y}}.png"
+                )
+            }
+            (_, "") => bail!(
+                "web.tiles needs web.tiles_attribution: the credit the tiles' licence asks for"
+            ),
+            (url, attribution) => Some(maillage_api::Tiles {
+                url: url.to_owned(),
+                attribution: attribution.to_owned(),
+            }),
+        };
+        let north = if f.stats.north.is_empty() {
+            maillage_api::stats::North::m49()
+        } else {
+            maillage_api::stats::North::of(&f.stats.north).map_err(anyhow::Error::msg)?
+        };
         Ok(Config {
+            site: maillage_api::Site { tiles, north },
             data_dir: f.data_dir,
             http,
             net,

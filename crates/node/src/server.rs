@@ -153,7 +153,8 @@ pub async fn run(config: Config, demo: bool) -> anyhow::Result<()> {
         &token,
         Some(net),
         shutdown.clone(),
-    );
+    )
+    .with_site(config.site.clone());
     let app = maillage_api::router(state);
     tracing::info!(did = %id.did(), peer_id = %id.peer_id(), http = %config.http, "node serving");
 

@@ -23,7 +23,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use maillage_core::body::Body;
-use maillage_core::{Address, Author};
+use maillage_core::{Address, Author, Kind};
 use maillage_store::{Store, Stored};
 use roaring::RoaringBitmap;
 use tantivy::tokenizer::TokenizerManager;
@@ -366,7 +366,40 @@ impl Indexer {
                 self.put(&collaboration)?;
             }
         }
+        if stored.record.kind == Kind::Organisation {
+            // A party deleted, or listed again, changes what its collaborations'
+            // confirmations say. Those indexed before the last commit are found here; a
+            // later one read the party's state from the store when it was indexed.
+            for doc in self.naming(&stored.record.address().to_string())? {
+                if let Some(collaboration) = self.store.document(doc)? {
+                    self.put(&collaboration)?;
+                }
+            }
+        }
         self.put(&stored)
+    }
+
+    /// The store documents of the indexed collaborations with `party` among their parties.
+    fn naming(&self, party: &str) -> Result<Vec<u32>, Error> {
+        let query = tantivy::query::TermQuery::new(
+            Term::from_field_text(self.fields.party, party),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
+        let searcher = self.reader.searcher();
+        let found = searcher.search(&query, &tantivy::collector::DocSetCollector)?;
+        let mut docs = Vec::with_capacity(found.len());
+        for address in found {
+            let column = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .u64("doc")?;
+            docs.extend(
+                column
+                    .first(address.doc_id)
+                    .and_then(|d| u32::try_from(d).ok()),
+            );
+        }
+        Ok(docs)
     }
 
     /// Replaces the document of `stored`'s address with what it is now.
@@ -375,7 +408,7 @@ impl Indexer {
             self.writer.delete_term(self.fields.doc_term(stored.doc));
         }
         let confirmed = matches!(stored.record.body, Body::Collaboration(_))
-            && self.store.confirmation(&stored.record)?.confirmed;
+            && self.store.confirmation(&stored.record)?.confirmed();
         if let Some(doc) = self.fields.document(stored.doc, &stored.record, confirmed) {
             self.writer.add_document(doc)?;
             self.indexed.insert(stored.doc);

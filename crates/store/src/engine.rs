@@ -33,6 +33,7 @@ use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 use roaring::RoaringBitmap;
 use sha2::{Digest as _, Sha256};
 
+use crate::confirmation::{self, Listing};
 use crate::disk::{Disk, Folder};
 use crate::index::{AddressId, Entry, address_id};
 use crate::segments::{self, Frame, Location, Segments, Snapshot};
@@ -761,16 +762,14 @@ impl Log {
     }
 
     fn confirmation(&self, collaboration: &Record) -> Result<Confirmation, Error> {
-        let Body::Collaboration(c) = &collaboration.body else {
-            return Ok(Confirmation {
-                confirmed: false,
-                endorsed_by: vec![],
-            });
+        let parties = match &collaboration.body {
+            Body::Collaboration(c) => c.parties.as_slice(),
+            _ => &[],
         };
         let target = collaboration.address().to_string();
         let endorsements = self.memory().index.endorsements(&target);
         let (endorsements, _) = self.read_docs(endorsements.iter(), |_| Ok(true), usize::MAX)?;
-        let mut endorsed_by: Vec<Author> = endorsements
+        let endorsed_by = endorsements
             .into_iter()
             .filter(|s| {
                 matches!(&s.record.body, Body::Endorsement(e)
@@ -778,18 +777,23 @@ impl Log {
             })
             .map(|s| s.record.author)
             .collect();
-        endorsed_by.sort();
-        endorsed_by.dedup();
-        let signed = |reference: &str| {
-            reference.parse::<Address>().is_ok_and(|party| {
-                party.author == collaboration.author || endorsed_by.contains(&party.author)
-            })
-        };
-        let confirmed = !c.parties.is_empty() && c.parties.iter().all(|p| signed(&p.reference));
-        Ok(Confirmation {
-            confirmed,
+        let mut listed = Vec::with_capacity(parties.len());
+        for p in parties {
+            let listing = match p.reference.parse::<Address>() {
+                Ok(a) => match self.get(&a)? {
+                    Some(party) if party.record.body.is_deleted() => Listing::Deleted,
+                    Some(_) => Listing::Live,
+                    None => Listing::Absent,
+                },
+                Err(_) => Listing::Absent,
+            };
+            listed.push((p.reference.clone(), listing));
+        }
+        Ok(confirmation::decide(
+            &collaboration.author,
+            listed,
             endorsed_by,
-        })
+        ))
     }
 
     fn bytes_by_hash(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {

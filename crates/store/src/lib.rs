@@ -11,9 +11,11 @@
 //! - [`index`]: address keys, and the endorsements of each collaboration (no I/O);
 //! - [`ingest`]: decode → validate → policy → verify → merge → store → event;
 //! - [`policy`]: whose records a node accepts;
+//! - [`confirmation`]: who confirms a collaboration (no I/O);
 //! - [`ahead`]: records from ahead of the node's clock, held for their time, and the clock's offset.
 
 pub mod ahead;
+pub mod confirmation;
 pub mod disk;
 pub mod engine;
 pub mod index;
@@ -23,6 +25,7 @@ mod segments;
 
 use maillage_core::{Address, Author, Hash, Head, Kind, Record};
 
+pub use confirmation::Confirmation;
 pub use engine::Engine;
 pub use segments::{Snapshot, SnapshotFile};
 
@@ -102,14 +105,6 @@ pub struct Summary {
     pub digest: String,
     /// The newest change-log position.
     pub last_change: u64,
-}
-
-/// Whether every party of a collaboration signed it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Confirmation {
-    pub confirmed: bool,
-    /// Authors of current `confirmed` endorsements of the collaboration.
-    pub endorsed_by: Vec<Author>,
 }
 
 /// The node's storage. Writes return a [`Ticket`]; nothing is acknowledged to anyone before

@@ -311,7 +311,7 @@ fn reopening_rebuilds_what_memory_holds() {
             view(&*store)
         };
         assert!(
-            before[0].contains("collaboration/work#3:Confirmation { confirmed: true"),
+            before[0].contains("collaboration/work#3:Confirmation { verdict: Confirmed"),
             "{before:?}"
         );
         let store = open(dir.path());
