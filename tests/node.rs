@@ -647,6 +647,7 @@ fn the_openapi_document_describes_the_routes_that_exist() {
         "/api/v1/changes",
         "/api/v1/graph",
         "/api/v1/stats/collaborations",
+        "/api/v1/vocabularies",
         "/api/v1/status",
         "/health",
         "/metrics",

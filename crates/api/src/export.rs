@@ -76,6 +76,13 @@ fn labels(codes: &[String]) -> Vec<&'static str> {
         .collect()
 }
 
+/// A map's marker: `[lat, lon, address, name, country]`, for every organisation with a
+/// location.
+fn point(_: &Row, record: &Record, o: &Organisation) -> Option<String> {
+    let l = o.location?;
+    Some(json!([l.lat(), l.lon(), record.address().to_string(), o.name, country(o)]).to_string())
+}
+
 fn geojson(_: &Row, record: &Record, o: &Organisation) -> Option<String> {
     let l = o.location?;
     let mut properties = serde_json::to_value(o).ok()?;
@@ -200,6 +207,13 @@ fn format(name: &str) -> Result<Format, Error> {
             tail: "]}",
             row: geojson,
         },
+        "organisations.points.json" => Format {
+            content_type: "application/json",
+            head: r#"{"points":["#.into(),
+            separator: ",",
+            tail: "]}",
+            row: point,
+        },
         "organisations.csv" => Format {
             content_type: "text/csv; charset=utf-8",
             head: String::new(),
@@ -216,7 +230,7 @@ fn format(name: &str) -> Result<Format, Error> {
         },
         other => {
             return Err(Error::NotFound(format!(
-                "no export `{other}`: organisations.geojson, organisations.csv or organisations.jsonld"
+                "no export `{other}`: organisations.geojson, organisations.csv, organisations.jsonld or organisations.points.json"
             )));
         }
     })

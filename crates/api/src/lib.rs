@@ -7,13 +7,14 @@
 //! - [`router`]: routes, state and the bearer-token check;
 //! - `records`: records, search, changes, events, graph;
 //! - `export`: GeoJSON, CSV, JSON-LD exports and Murmurations profiles;
-//! - `meta`: health, status, metrics, the OpenAPI document, the page and its map data
-//!   (`assets/`, embedded in the binary);
+//! - `meta`: health, status, metrics, vocabularies, the OpenAPI document;
+//! - `assets`: the web page's files (`assets/web/`, embedded in the binary);
 //! - [`stats`]: collaborations counted by direction, level, sector, year, network;
 //! - `backup`: a copy of the store, streamed while the node goes on;
 //! - `http_metrics`: request latency histograms;
 //! - [`Error`]: the one mapping of failures to statuses.
 
+mod assets;
 mod backup;
 mod error;
 mod export;
@@ -159,12 +160,13 @@ async fn blocking<T: Send + 'static>(
 /// The whole API.
 pub fn router(state: State) -> Router {
     Router::new()
-        .route("/", get(meta::page))
-        .route("/assets/land.json", get(meta::land))
+        .route("/", get(assets::page))
+        .route("/assets/{*path}", get(assets::asset))
         .route("/health", get(meta::health))
         .route("/metrics", get(meta::metrics))
         .route("/api/v1/openapi.json", get(meta::openapi))
         .route("/api/v1/status", get(meta::status))
+        .route("/api/v1/vocabularies", get(meta::vocabularies))
         .route("/api/v1/backup", get(backup::backup))
         .route("/api/v1/records", axum::routing::post(records::post))
         .route(

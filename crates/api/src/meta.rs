@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::extract::State as Extract;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use maillage_core::Author;
 use serde_json::{Value, json};
 
@@ -209,19 +209,44 @@ pub(crate) async fn openapi() -> impl IntoResponse {
     )
 }
 
-/// `GET /`: a page for people: search, a map, organisation pages with a signature check
-/// done in the browser, the collaboration graph.
-pub(crate) async fn page() -> Html<&'static str> {
-    Html(include_str!("../assets/page.html"))
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Lang {
+    lang: Option<String>,
 }
 
-/// `GET /assets/land.json`: the world outline of the page's map, shipped in the binary.
-pub(crate) async fn land() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        include_str!("../assets/land.json"),
-    )
+/// `GET /api/v1/vocabularies?lang=fr`: every ESSGLOBAL concept with its label in `lang`
+/// (or in English, with the language it is in, where the SKOS has none in `lang`), and the
+/// values of the fields that are not concepts. The page reads its vocabularies here.
+pub(crate) async fn vocabularies(
+    q: Result<axum::extract::Query<Lang>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Error> {
+    let lang = crate::records::query(q)?.lang.unwrap_or_else(|| "en".into());
+    if maillage_core::vocab::language(&lang).is_none() {
+        return Err(Error::BadRequest(format!(
+            "`lang` is an ISO 639-1 code like `fr`, not `{lang}`"
+        )));
+    }
+    let mut schemes = serde_json::Map::new();
+    for scheme in maillage_core::vocab::Scheme::ALL {
+        let concepts: Vec<Value> = maillage_core::vocab::concepts()
+            .filter(|c| c.scheme == scheme)
+            .map(|c| {
+                let (label, in_lang) = c.label(&lang);
+                json!({"id": c.id(), "label": label, "lang": in_lang})
+            })
+            .collect();
+        schemes.insert(scheme.name().to_owned(), Value::Array(concepts));
+    }
+    use maillage_core::body::{OrganisationStatus, OrganisationType, Region, Scope};
+    Ok(Json(json!({
+        "lang": lang,
+        "schemes": schemes,
+        "values": {
+            "type": OrganisationType::ALL.map(OrganisationType::as_str),
+            "region": Region::ALL.map(Region::as_str),
+            "scope": Scope::ALL.map(Scope::as_str),
+            "status": OrganisationStatus::ALL.map(OrganisationStatus::as_str),
+        },
+    })))
 }

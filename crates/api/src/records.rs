@@ -34,6 +34,12 @@ fn record_json(store: &dyn Store, stored: &Stored) -> Result<Value, Error> {
             if let Some(lister) = &p.lister {
                 party["lister_name"] = json!(profile_name(store, lister)?);
             }
+            if let Ok(address) = p.reference.parse::<Address>()
+                && let Some(held) = store.get(&address)?
+                && let Body::Organisation(o) = held.record.body
+            {
+                party["name"] = json!(o.name);
+            }
             parties.push(party);
         }
         value["confirmation"] = json!({"verdict": confirmation.verdict, "parties": parties});
@@ -267,17 +273,22 @@ async fn search(state: State, query: maillage_search::Query) -> Result<Json<Valu
             .iter()
             .map(|s| record_json(store.as_ref(), s))
             .collect::<Result<Vec<_>, _>>()?;
-        let facets: serde_json::Map<String, Value> = found
-            .facets
-            .iter()
-            .map(|(facet, values)| {
-                let values: Vec<Value> = values
-                    .iter()
-                    .map(|(value, count)| json!({"value": value, "count": count}))
-                    .collect();
-                (facet.name().to_owned(), Value::Array(values))
-            })
-            .collect();
+        let mut facets = serde_json::Map::new();
+        for (facet, values) in &found.facets {
+            let mut listed = Vec::with_capacity(values.len());
+            for (value, count) in values {
+                let mut v = json!({"value": value, "count": count});
+                // An author is shown by its profile's name where this node holds one.
+                if *facet == maillage_search::Facet::Author
+                    && let Ok(author) = value.parse::<maillage_core::Author>()
+                    && let Some(name) = profile_name(store.as_ref(), &author)?
+                {
+                    v["label"] = json!(name);
+                }
+                listed.push(v);
+            }
+            facets.insert(facet.name().to_owned(), Value::Array(listed));
+        }
         Ok(Json(json!({
             "items": items,
             "total": found.total,

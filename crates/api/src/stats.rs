@@ -112,6 +112,7 @@ impl North {
 /// What counting needs of one party.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Party {
+    pub name: String,
     pub countries: Vec<String>,
     pub regions: Vec<Region>,
     pub sectors: Vec<String>,
@@ -139,6 +140,7 @@ impl Party {
             None => o.activities.clone(),
         };
         Party {
+            name: o.name.clone(),
             countries,
             regions,
             sectors,
@@ -266,15 +268,16 @@ impl Counts {
     }
 }
 
-/// `GET /api/v1/stats/collaborations?by=direction,level&format=csv&…`: the filters of
-/// `/api/v1/collaborations` choose which collaborations are counted.
+/// `GET /api/v1/stats/collaborations?by=direction,level&format=csv&items=true&…`: the
+/// filters of `/api/v1/collaborations` choose which collaborations are counted; `items`
+/// lists each with its values.
 #[tracing::instrument(skip(state))]
 pub(crate) async fn collaborations(
     Extract(state): Extract<State>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, Error> {
     let params = query(q)?;
-    let (mut by, mut csv) = (vec![], false);
+    let (mut by, mut csv, mut items) = (vec![], false, false);
     let mut filters = vec![];
     for (k, v) in params {
         match k.as_str() {
@@ -290,6 +293,17 @@ pub(crate) async fn collaborations(
                     other => {
                         return Err(Error::BadRequest(format!(
                             "`format` is `json` or `csv`, not `{other}`"
+                        )));
+                    }
+                }
+            }
+            "items" => {
+                items = match v.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(Error::BadRequest(format!(
+                            "`items` is `true` or `false`, not `{other}`"
                         )));
                     }
                 }
@@ -318,9 +332,10 @@ pub(crate) async fn collaborations(
         state.site.north.clone(),
         by.clone(),
     );
-    let counts = blocking(move || {
+    let (counts, listed) = blocking(move || {
         search.catch_up(crate::CATCH_UP)?;
         let mut counts = Counts::default();
+        let mut listed = vec![];
         let mut parties: HashMap<String, Option<Party>> = HashMap::new();
         let mut networks: HashMap<maillage_core::Author, String> = HashMap::new();
         loop {
@@ -348,11 +363,15 @@ pub(crate) async fn collaborations(
                     let name = profile_name(store.as_ref(), author)?.unwrap_or(author.did());
                     networks.insert(*author, name);
                 }
-                counts.add(&dims, &classify(c, &known, &north, &networks[author]));
+                let values = classify(c, &known, &north, &networks[author]);
+                counts.add(&dims, &values);
+                if items {
+                    listed.push(item(s, c, &known, &values));
+                }
             }
             match page.next {
                 Some(c) => query.cursor = Some(c),
-                None => return Ok(counts),
+                None => return Ok((counts, listed)),
             }
         }
     })
@@ -364,8 +383,37 @@ pub(crate) async fn collaborations(
         )
             .into_response()
     } else {
-        axum::Json(to_json(&by, &counts, &state.site.north)).into_response()
+        let mut answer = to_json(&by, &counts, &state.site.north);
+        if items {
+            answer["items"] = Value::Array(listed);
+        }
+        axum::Json(answer).into_response()
     })
+}
+
+/// One counted collaboration with every value it counts under, for a reader that draws
+/// them (the explorer's graph).
+fn item(
+    s: &maillage_store::Stored,
+    c: &Collaboration,
+    parties: &[Option<Party>],
+    values: &BTreeMap<Dimension, Vec<String>>,
+) -> Value {
+    let parties: Vec<Value> = c
+        .parties
+        .iter()
+        .zip(parties)
+        .map(|(p, known)| json!({"ref": p.reference, "name": known.as_ref().map(|k| &k.name)}))
+        .collect();
+    let mut item = json!({
+        "address": s.record.address().to_string(),
+        "title": c.title,
+        "parties": parties,
+    });
+    for (d, v) in values {
+        item[d.name()] = json!(v);
+    }
+    item
 }
 
 fn party(store: &dyn Store, reference: &str) -> Result<Option<Party>, Error> {
