@@ -140,7 +140,10 @@ mod tests {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     dirs.push(path);
-                } else if path.file_name().is_some_and(|n| n != "index.html" && n != "update.sh") {
+                } else if path
+                    .file_name()
+                    .is_some_and(|n| n != "index.html" && n != "update.sh")
+                {
                     let relative = path.strip_prefix(&root).unwrap();
                     on_disk.push(relative.to_string_lossy().replace('\\', "/"));
                 }

@@ -80,7 +80,16 @@ fn labels(codes: &[String]) -> Vec<&'static str> {
 /// location.
 fn point(_: &Row, record: &Record, o: &Organisation) -> Option<String> {
     let l = o.location?;
-    Some(json!([l.lat(), l.lon(), record.address().to_string(), o.name, country(o)]).to_string())
+    Some(
+        json!([
+            l.lat(),
+            l.lon(),
+            record.address().to_string(),
+            o.name,
+            country(o)
+        ])
+        .to_string(),
+    )
 }
 
 fn geojson(_: &Row, record: &Record, o: &Organisation) -> Option<String> {
@@ -258,6 +267,7 @@ pub(crate) async fn export(
     // A filter refused is a 400 before the first byte, not a cut-off file.
     let mut query = search_of(Kind::Organisation, q)?;
     query.limit = maillage_search::query::MAX_LIMIT;
+    query.facets = false;
     let store = state.search.clone();
     let base = base_url(&headers);
     // A few pages in flight: memory stays bounded however large the export.

@@ -221,7 +221,9 @@ pub(crate) struct Lang {
 pub(crate) async fn vocabularies(
     q: Result<axum::extract::Query<Lang>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Error> {
-    let lang = crate::records::query(q)?.lang.unwrap_or_else(|| "en".into());
+    let lang = crate::records::query(q)?
+        .lang
+        .unwrap_or_else(|| "en".into());
     if maillage_core::vocab::language(&lang).is_none() {
         return Err(Error::BadRequest(format!(
             "`lang` is an ISO 639-1 code like `fr`, not `{lang}`"

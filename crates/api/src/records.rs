@@ -393,6 +393,7 @@ fn all_of(
     what: &str,
 ) -> Result<Vec<Stored>, Error> {
     query.limit = maillage_search::query::MAX_LIMIT;
+    query.facets = false;
     let mut all = vec![];
     loop {
         let page = search.search(&query)?;

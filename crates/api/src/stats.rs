@@ -66,15 +66,20 @@ impl Dimension {
 
 /// Which countries count as the global North; every other country is the South.
 #[derive(Clone, Debug)]
-pub struct North(BTreeSet<String>);
+pub struct North {
+    countries: BTreeSet<String>,
+    /// Whether these are UN M49's developed regions, not an operator's list.
+    m49: bool,
+}
 
 impl North {
     /// UN M49's "developed regions" (the designation the UN Statistics Division kept until
     /// 2021, still the usual basis of South–South statistics): Europe, Northern America,
     /// Japan, Australia and New Zealand.
     pub fn m49() -> North {
-        North(
-            maillage_core::vocab::countries()
+        North {
+            m49: true,
+            countries: maillage_core::vocab::countries()
                 .map(|(code, _)| code)
                 .filter(|code| {
                     let regions = maillage_core::vocab::country_regions(code);
@@ -84,7 +89,7 @@ impl North {
                 })
                 .map(str::to_owned)
                 .collect(),
-        )
+        }
     }
 
     /// The North as an operator lists it (ISO 3166-1 alpha-2 codes, or country names).
@@ -97,15 +102,18 @@ impl North {
                     .ok_or_else(|| format!("`{c}` is not a country (stats.north)"))
             })
             .collect::<Result<_, _>>()
-            .map(North)
+            .map(|countries| North {
+                countries,
+                m49: false,
+            })
     }
 
     fn contains(&self, country: &str) -> bool {
-        self.0.contains(country)
+        self.countries.contains(country)
     }
 
     pub fn countries(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+        self.countries.iter().map(String::as_str)
     }
 }
 
@@ -326,6 +334,7 @@ pub(crate) async fn collaborations(
     )?;
     query.limit = maillage_search::query::MAX_LIMIT;
     query.sort = maillage_search::Sort::Name;
+    query.facets = false;
     let (search, store, north, dims) = (
         state.search.clone(),
         state.ingest.store().clone(),
@@ -459,6 +468,7 @@ fn to_json(by: &[Dimension], counts: &Counts, north: &North) -> Value {
         "rows": rows,
         "dimensions": each,
         "north": north.countries().collect::<Vec<_>>(),
+        "north_is_m49": north.m49,
     })
 }
 

@@ -8,6 +8,7 @@
 
 mod data;
 mod nodes;
+mod page;
 mod propagation;
 
 use std::sync::Arc;
@@ -46,6 +47,7 @@ enum Bench {
     Footprint,
     Propagation,
     Query,
+    Page,
     All,
 }
 
@@ -261,6 +263,9 @@ fn main() -> anyhow::Result<()> {
     }
     if run(Bench::Propagation) {
         propagation::run(cli.json)?;
+    }
+    if run(Bench::Page) {
+        page::run(cli.json)?;
     }
     if run(Bench::Catchup) || run(Bench::Footprint) || run(Bench::Query) {
         let nodes = nodes::Bench::prepare(cli.records, cli.json)

@@ -36,7 +36,7 @@ impl Node {
     }
 
     /// Waits until search holds every change the node has.
-    fn searchable(&self, within: Duration) -> anyhow::Result<()> {
+    pub(crate) fn searchable(&self, within: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + within;
         loop {
             let status = Bench::status(self)?;

@@ -101,7 +101,12 @@ impl Collector for Collect {
             // No names in the segment: nothing of it sorts.
             (Some(_), None) => Some((u64::MAX, u32::MAX)),
         };
-        let facets = Facet::of(self.query.kind)
+        let counted = if self.query.facets {
+            Facet::of(self.query.kind)
+        } else {
+            &[]
+        };
+        let facets = counted
             .iter()
             .map(|f| {
                 let column = fast.str(&format!("facet_{}", f.name()))?;
@@ -130,7 +135,11 @@ impl Collector for Collect {
     }
 
     fn merge_fruits(&self, found: Vec<Found>) -> tantivy::Result<Hits> {
-        let facets = Facet::of(self.query.kind);
+        let facets = if self.query.facets {
+            Facet::of(self.query.kind)
+        } else {
+            &[]
+        };
         let mut counts: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); facets.len()];
         let mut places = vec![];
         let mut total = 0;

@@ -34,11 +34,11 @@ pub use query::{Cursor, Facet, Query, Sort};
 use schema::Fields;
 
 /// The index format: an index written in another is built again.
-const FORMAT: &str = "maillage-search-1";
+const FORMAT: &str = "maillage-search-2";
 /// How often the indexer looks for changes.
 const POLL: Duration = Duration::from_millis(200);
 /// Changes read from the store at once.
-const BATCH: usize = 2_000;
+pub const BATCH: usize = 2_000;
 /// Documents indexed between commits while catching up.
 const COMMIT_EVERY: u64 = 100_000;
 /// The indexer's memory for documents not yet written to a segment.
@@ -287,6 +287,11 @@ impl Indexer {
         loop {
             let (steps, upto, all) = self.read(covered)?;
             if upto == covered {
+                // The last read was a whole batch, and nothing came after it: what it
+                // indexed is committed here, or it would be read and indexed again.
+                if since_commit > 0 {
+                    self.commit(covered)?;
+                }
                 break;
             }
             for step in steps {

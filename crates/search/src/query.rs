@@ -249,7 +249,7 @@ pub struct Query {
     pub kind: Kind,
     pub text: Option<String>,
     pub filters: Vec<(Facet, String)>,
-    /// A party's reference (collaborations).
+    /// A party's reference (collaborations), or what an organisation is a member of.
     pub party: Option<String>,
     /// Latitude, longitude in degrees, radius in km.
     pub near: Option<(f64, f64, f64)>,
@@ -257,6 +257,9 @@ pub struct Query {
     pub sort: Sort,
     pub cursor: Option<Cursor>,
     pub limit: usize,
+    /// Whether to count the facets' values (a reader of every page, an export, needs
+    /// them on none).
+    pub facets: bool,
 }
 
 /// Numbers separated by commas, each one a finite number.
@@ -282,6 +285,7 @@ impl Query {
             sort: Sort::Name,
             cursor: None,
             limit: DEFAULT_LIMIT,
+            facets: true,
         }
     }
 
@@ -347,6 +351,10 @@ impl Query {
                     body::reference("party", value).map_err(|e| Error::Query(e.to_string()))?;
                     q.party = Some(value.to_owned());
                 }
+                "member_of" if kind == Kind::Organisation => {
+                    body::reference("member_of", value).map_err(|e| Error::Query(e.to_string()))?;
+                    q.party = Some(value.to_owned());
+                }
                 _ => {
                     let facet = Facet::of(kind)
                         .iter()
@@ -384,7 +392,7 @@ impl Query {
         let mut names = vec!["q"];
         names.extend(Facet::of(self.kind).iter().map(|f| f.name()));
         match self.kind {
-            Kind::Organisation => names.extend(["near", "bbox"]),
+            Kind::Organisation => names.extend(["near", "bbox", "member_of"]),
             _ => names.push("party"),
         }
         names.extend(["sort", "cursor", "limit"]);

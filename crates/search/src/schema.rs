@@ -200,6 +200,10 @@ impl Fields {
         }
         self.add_described(d, &o.description);
         self.add_described(d, &o.mission);
+        // What it is a member of, found as a collaboration's parties are.
+        for m in &o.member_of {
+            d.add_text(self.party, m);
+        }
         let locality = o.address.as_ref().and_then(|a| a.locality.as_deref());
         for t in locality
             .into_iter()

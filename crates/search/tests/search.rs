@@ -398,7 +398,7 @@ fn deletions_purges_and_confirmations_reach_the_index() {
         ask(&search, Kind::Collaboration, &[("party", &party)]).total,
         1
     );
-    // B endorses: the collaboration is now confirmed by every party.
+    // B endorses: the collaboration is now confirmed by both parties' networks.
     put(
         store.as_ref(),
         sign(
@@ -426,6 +426,20 @@ fn deletions_purges_and_confirmations_reach_the_index() {
         ask(&search, Kind::Organisation, &[("q", "Réseau")]).total,
         1
     );
+    // A party deleted: the collaboration, indexed long before, is no longer confirmed.
+    assert_eq!(confirmed(&search), 0);
+    // A network's members: those that name it in `member_of`.
+    let member = sign(
+        &a,
+        Kind::Organisation,
+        "member",
+        1,
+        json!({"name": "Membre", "member_of": [party.clone()]}),
+    );
+    put(store.as_ref(), member);
+    settle(store.as_ref(), &search);
+    let members = ask(&search, Kind::Organisation, &[("member_of", &party)]);
+    assert_eq!(ids(&members), ["member"]);
     // A purge takes everything of its author out.
     store
         .purge_author(&maillage_core::Author::from(&b))
@@ -434,5 +448,32 @@ fn deletions_purges_and_confirmations_reach_the_index() {
     assert_eq!(
         ask(&search, Kind::Organisation, &[("q", "Réseau")]).total,
         0
+    );
+}
+
+#[test]
+fn changes_that_fill_whole_batches_are_covered() {
+    // Exactly two of the indexer's reads, and nothing after them: both are committed.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, search) = open(dir.path());
+    let key = SigningKey::from_bytes(&[9; 32]);
+    for i in 0..2 * maillage_search::BATCH {
+        let (_, _, ticket) = store
+            .apply(sign(
+                &key,
+                Kind::Organisation,
+                &format!("o-{i}"),
+                1,
+                json!({"name": format!("Org {i}")}),
+            ))
+            .unwrap();
+        if i + 1 == 2 * maillage_search::BATCH {
+            store.sync(ticket).unwrap();
+        }
+    }
+    settle(store.as_ref(), &search);
+    assert_eq!(
+        ask(&search, Kind::Organisation, &[("limit", "1")]).total,
+        2 * maillage_search::BATCH as u64
     );
 }

@@ -107,11 +107,17 @@ async function searchView(query) {
   const apiQuery = new URLSearchParams(query);
   apiQuery.delete("page");
   apiQuery.set("limit", PAGE);
+  const exportQuery = without(filters, "sort");
+  // The map's points load beside the list, once per set of filters (not per page).
+  const pointsFor = exportQuery.toString();
+  const points = ui.pointsFor === pointsFor ? null
+    : (ui.pointsFor = pointsFor, api(`/api/v1/export/organisations.points.json?sort=updated&${exportQuery}`));
   let found;
   try {
     found = await api("/api/v1/organisations?" + apiQuery);
   } catch (e) {
     ui.results.replaceChildren(el("p", { role: "alert", class: "error" }, e.message));
+    ui.pointsFor = null;
     return;
   }
   const v = await vocabulary();
@@ -127,19 +133,16 @@ async function searchView(query) {
       const q = new URLSearchParams(query); q.set("cursor", found.next_cursor); q.set("page", pageNo + 1); go("#/?" + q);
     } }, t("next")) : "");
   renderFacets(found.facets, filters, v);
-  const exportQuery = without(filters, "sort");
   ui.downloads.replaceChildren(el("span", {}, t("downloads"), ": "),
     ...[["csv", "downloadCsv"], ["geojson", "downloadGeojson"], ["jsonld", "downloadJsonld"]].map(([ext, key]) =>
       el("a", { href: `/api/v1/export/organisations.${ext}?${exportQuery}`, download: `organisations.${ext}` }, t(key))));
-  await ui.ready;
-  if (ui.pointsFor !== exportQuery.toString()) {
-    ui.pointsFor = exportQuery.toString();
-    const points = (await api(`/api/v1/export/organisations.points.json?${exportQuery}`)).points;
-    if (ui.pointsFor !== exportQuery.toString()) return; // a newer search is on its way
+  if (points) {
+    const [{ points: located }] = await Promise.all([points, ui.ready]);
+    if (ui.pointsFor !== pointsFor || searchUi !== ui) return; // a newer search is on its way
     if (ui.markers) ui.map.removeLayer(ui.markers.layer);
-    ui.markers = clusters(ui.map, points, href);
-    ui.mapNote.textContent = t("mapAlt", { n: number(points.length) });
-    if (!query.has("bbox")) fit(ui.map, points);
+    ui.markers = clusters(ui.map, located, href);
+    ui.mapNote.textContent = t("mapAlt", { n: number(located.length) });
+    if (!query.has("bbox")) fit(ui.map, located);
   }
 }
 
@@ -177,8 +180,9 @@ function renderFacets(facets, filters, v) {
     }
     return el("div", { class: "facet" }, el("label", { for: id }, t("facet_" + facet)), select);
   });
-  const extra = ["near", "bbox"].filter((k) => filters.has(k)).map((k) =>
-    el("button", { type: "button", class: "chip", onclick: () => go("#/?" + without(filters, k)) }, `${k === "bbox" ? t("searchArea") : k} ×`));
+  const names = { bbox: t("searchArea"), near: "near", member_of: t("f_member_of") };
+  const extra = Object.keys(names).filter((k) => filters.has(k)).map((k) =>
+    el("button", { type: "button", class: "chip", onclick: () => go("#/?" + without(filters, k)) }, `${names[k]} ×`));
   box.replaceChildren(...selects, el("div", { class: "chips" }, ...chips, ...extra,
     chips.length + extra.length > 1 ? el("button", { type: "button", class: "link", onclick: () => go("#/?" + (filters.get("q") ? "q=" + encodeURIComponent(filters.get("q")) : "")) }, t("clear")) : ""));
   if (focused && FACETS.includes(focused)) box.querySelector(`[name="${focused}"]`)?.focus();
@@ -311,6 +315,12 @@ async function orgView(did, id) {
     });
   }
   page.append(el("p", { class: "meta hash" }, `${t("hash")}: `, el("code", {}, rec.hash)));
+  const members = await api(`/api/v1/organisations?limit=100&sort=name&member_of=${encodeURIComponent(rec.address)}`).catch(() => ({ items: [], total: 0 }));
+  if (members.total) {
+    page.append(el("h2", {}, t("members", { n: number(members.total) })), el("ul", { id: "members", class: "collabs" },
+      ...members.items.map((m) => el("li", {}, el("a", { href: href(m.address) }, m.body.name)))),
+      members.total > members.items.length ? el("p", {}, el("a", { href: "#/?member_of=" + encodeURIComponent(rec.address) }, t("allMembers"))) : "");
+  }
   const collabs = await api(`/api/v1/collaborations?limit=100&party=${encodeURIComponent(rec.address)}`).catch(() => ({ items: [] }));
   if (collabs.items.length) {
     page.append(el("h2", {}, t("collaborations")), el("ul", { id: "collaborations", class: "collabs" }, ...collabs.items.map((c) => {

@@ -26,6 +26,7 @@ const valueLabel = (v, dimension, value) => {
   if (value === "unknown") return t("unknown");
   if (dimension === "direction" || dimension === "level") return t(value);
   if (dimension === "sector") return facetLabel(v, "activity", value);
+  if (dimension === "network" && value.startsWith("did:")) return facetLabel(v, "author", value);
   return value;
 };
 
@@ -59,7 +60,7 @@ export async function exploreView(query) {
     for (const { value, count, label } of facets.facets[facet]) select.append(el("option", { value, selected: value === current }, `${facetLabel(v, facet, value, label)} (${number(count)})`));
     return el("div", { class: "facet" }, el("label", { for: id }, t("facet_" + facet)), select);
   });
-  const northText = north.length > 60 ? t("northDefault") : north.map(countryName).join(", ");
+  const northText = stats.north_is_m49 ? t("northDefault") : north.map(countryName).join(", ");
   const graphBox = el("div", { id: "graph", role: "img", "aria-label": t("graphAlt", { orgs: 0, collabs: 0 }) });
   $("#main").replaceChildren(
     el("h1", {}, t("exploreTitle")),
@@ -109,7 +110,7 @@ async function drawGraph(box, items) {
     container: box,
     elements: { nodes: [...nodes.values()], edges },
     layout: { name: "preset", fit: true, padding: 20 },
-    minZoom: 0.02, maxZoom: 8, wheelSensitivity: 0.3,
+    minZoom: 0.02, maxZoom: 8,
     textureOnViewport: nodes.size > 2000, hideEdgesOnViewport: nodes.size > 2000,
     style: [
       { selector: "node", style: { label: "data(label)", "font-size": 9, "min-zoomed-font-size": 8, "text-valign": "bottom", "text-margin-y": 2, color: "#222", "text-wrap": "ellipsis", "text-max-width": 120 } },

@@ -5,6 +5,7 @@ export const LANGUAGES = { en: "English", fr: "Français", es: "Español", pt: "
 
 const T = {
   en: {
+    members: "Members ({n})", allMembers: "All members",
     skip: "Skip to content", organisations: "Organisations", explore: "Collaborations", language: "Language",
     search: "Search", searchLabel: "Search organisations", searchHint: "Names, places, words of a description",
     results: "{n} organisations", resultsOne: "1 organisation", none: "Nothing found.", filters: "Filters", any: "any",
@@ -46,6 +47,7 @@ const T = {
     true: "yes", false: "no",
   },
   fr: {
+    members: "Membres ({n})", allMembers: "Tous les membres",
     skip: "Aller au contenu", organisations: "Organisations", explore: "Collaborations", language: "Langue",
     search: "Chercher", searchLabel: "Chercher des organisations", searchHint: "Noms, lieux, mots d'une description",
     results: "{n} organisations", resultsOne: "1 organisation", none: "Rien trouvé.", filters: "Filtres", any: "toutes",
@@ -87,6 +89,7 @@ const T = {
     true: "oui", false: "non",
   },
   es: {
+    members: "Miembros ({n})", allMembers: "Todos los miembros",
     skip: "Ir al contenido", organisations: "Organizaciones", explore: "Colaboraciones", language: "Idioma",
     search: "Buscar", searchLabel: "Buscar organizaciones", searchHint: "Nombres, lugares, palabras de una descripción",
     results: "{n} organizaciones", resultsOne: "1 organización", none: "No se encontró nada.", filters: "Filtros", any: "todas",
@@ -128,6 +131,7 @@ const T = {
     true: "sí", false: "no",
   },
   pt: {
+    members: "Membros ({n})", allMembers: "Todos os membros",
     skip: "Ir para o conteúdo", organisations: "Organizações", explore: "Colaborações", language: "Idioma",
     search: "Pesquisar", searchLabel: "Pesquisar organizações", searchHint: "Nomes, lugares, palavras de uma descrição",
     results: "{n} organizações", resultsOne: "1 organização", none: "Nada encontrado.", filters: "Filtros", any: "todas",

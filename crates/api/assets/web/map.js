@@ -15,7 +15,7 @@ const countries = async () => {
 /** A map in `container`, on the operator's tiles if any, else on the shipped outline. */
 export async function worldMap(container, tiles, { small = false } = {}) {
   const map = L.map(container, {
-    preferCanvas: true, worldCopyJump: true, minZoom: 1, maxZoom: 18,
+    worldCopyJump: true, minZoom: 1, maxZoom: 18,
     zoomControl: !small, scrollWheelZoom: !small, attributionControl: true,
   });
   map.attributionControl.setPrefix(false);
@@ -49,17 +49,25 @@ function popup(name, href) {
 
 /**
  * Clustered markers for `points` (`[lat, lon, address, name, country]`); `href(address)`
- * is an organisation's page. Returns the layer and a way to show one address.
+ * is an organisation's page. Popups are made when a marker is clicked, not for every
+ * marker up front. Returns the layer and a way to show one address.
  */
 export function clusters(map, points, href) {
-  const layer = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 50 });
+  const layer = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50, removeOutsideVisibleBounds: true });
   const byAddress = new Map();
-  const markers = points.map(([lat, lon, address, name]) => {
+  const markers = new Array(points.length);
+  for (let i = 0; i < points.length; i++) {
+    const [lat, lon, address, name] = points[i];
     const m = L.circleMarker([lat, lon], dot);
-    m.bindPopup(() => popup(name, href(address)));
-    m.bindTooltip(name);
+    m.options.title = name;
+    m.options.address = address;
     byAddress.set(address, m);
-    return m;
+    markers[i] = m;
+  }
+  layer.on("click", (e) => {
+    const m = e.layer;
+    if (!m.getPopup()) m.bindPopup(popup(m.options.title, href(m.options.address)));
+    m.openPopup();
   });
   layer.addLayers(markers);
   map.addLayer(layer);
@@ -67,7 +75,9 @@ export function clusters(map, points, href) {
     layer,
     show(address) {
       const m = byAddress.get(address);
-      if (m) layer.zoomToShowLayer(m, () => m.openPopup());
+      if (!m) return;
+      if (!m.getPopup()) m.bindPopup(popup(m.options.title, href(m.options.address)));
+      layer.zoomToShowLayer(m, () => m.openPopup());
     },
   };
 }

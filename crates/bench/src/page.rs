@@ -1,0 +1,119 @@
+//! The web page's first screen with 20 000 organisations, in headless Chromium (the
+//! browser test's own script, `tests/browser/page.test.mjs`), against the release binary;
+//! beside it, the time to fetch what that screen shows over HTTP, its floor.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::Figure;
+use crate::nodes::{Bench, build_binary};
+
+/// Organisations on the first screen, as the issue that set the budget measured them.
+const ORGANISATIONS: usize = 20_000;
+/// The budget, in milliseconds from navigation to the clusters drawn.
+const BUDGET_MS: f64 = 2_000.0;
+
+pub(crate) fn run(json: bool) -> anyhow::Result<()> {
+    let binary = build_binary()?;
+    let root = tempfile::tempdir()?;
+    let dir = root.path().join("page");
+    let init = Command::new(&binary)
+        .args(["init", "--data-dir"])
+        .arg(&dir)
+        .output()?;
+    if !init.status.success() {
+        bail!(
+            "maillage init failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+    let node = Bench::start(&binary, &dir, &[])?;
+    let token = std::fs::read_to_string(dir.join("api.token"))?;
+    let url = format!("http://{}", node.http);
+    for start in (0..ORGANISATIONS).step_by(1000) {
+        let items: Vec<Value> = (start..start + 1000)
+            .map(|i| {
+                // Spread over the inhabited world, deterministically.
+                let lat = ((i * 37) % 1200) as f64 / 10.0 - 55.0;
+                let lon = ((i * 71) % 3500) as f64 / 10.0 - 170.0;
+                json!({"kind": "organisation", "id": format!("org-{i}"), "body": {
+                    "name": format!("Organisation {i}"), "location": {"lat": lat, "lon": lon}}})
+            })
+            .collect();
+        ureq::post(format!("{url}/api/v1/records/batch"))
+            .header("authorization", format!("Bearer {}", token.trim()))
+            .send_json(json!({"items": items}))
+            .context("writing the organisations")?;
+    }
+    node.searchable(std::time::Duration::from_secs(600))?;
+
+    // The floor: the first screen's data, fetched one after the other.
+    let started = Instant::now();
+    for path in [
+        "/",
+        "/api/v1/status",
+        "/api/v1/organisations?limit=20",
+        "/api/v1/export/organisations.points.json?sort=updated",
+    ] {
+        ureq::get(format!("{url}{path}"))
+            .call()?
+            .body_mut()
+            .read_to_vec()?;
+    }
+    let fetch_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+    let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
+    if !browser.join("node_modules/playwright-core").exists() {
+        let status = Command::new("npm")
+            .args([
+                "ci",
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                "--silent",
+            ])
+            .current_dir(&browser)
+            .status()
+            .context("npm, to install the browser test's packages")?;
+        anyhow::ensure!(status.success(), "npm ci in tests/browser failed");
+    }
+    let out = Command::new("node")
+        .arg("page.test.mjs")
+        .current_dir(&browser)
+        .env("NODE_URL", &url)
+        .env("FIRST_SCREEN_ONLY", "1")
+        .env("COLLABORATIONS", "{}")
+        .output()
+        .context("node, to drive the browser")?;
+    if !out.status.success() {
+        bail!(
+            "the browser run failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let measured: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "the browser run printed {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })?;
+    let first_screen = measured["first_screen_ms"].as_f64().unwrap_or(f64::MAX);
+    Figure {
+        name: "page first screen".into(),
+        value: first_screen,
+        unit: "ms",
+        baseline: fetch_ms,
+        baseline_what: "fetching its data",
+        target: format!("≤ {BUDGET_MS} ms with {ORGANISATIONS} organisations"),
+        met: first_screen <= BUDGET_MS,
+        extra: json!({"organisations": measured["organisations"]}),
+    }
+    .print(json);
+    drop(node);
+    Ok(())
+}
