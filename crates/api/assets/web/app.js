@@ -291,7 +291,7 @@ async function orgView(did, id) {
       rowOf("f_themes", concepts(v, b.themes)),
       rowOf("f_type_of_labour", concepts(v, b.type_of_labour)),
       rowOf("f_tags", (b.tags || []).map((x) => el("span", { class: "tag" }, x))),
-      rowOf("f_scope", b.scope),
+      rowOf("f_scope", b.scope && (has("s_" + b.scope) ? t("s_" + b.scope) : b.scope)),
       rowOf("f_countries", (b.countries || []).map(countryName).join(", ")),
       rowOf("f_regions", (b.regions || []).map((r) => t("region_" + r)).join(", ")),
       rowOf("f_address", [a.street, a.postcode, a.locality, a.region, a.country && countryName(a.country)].filter(Boolean).join(", ")),
@@ -304,7 +304,7 @@ async function orgView(did, id) {
       rowOf("f_member_of", (b.member_of || []).map((r) => el("div", {}, referenceLink(r)))),
       rowOf("f_relationships", (b.relationships || []).map((r) => el("div", {}, `${r.predicate.split(/[/#]/).pop()}: `, referenceLink(r.object)))),
       rowOf("f_members", [m.total != null ? t("membersCount", { total: number(m.total) }) : "", m.women != null ? t("women", { n: number(m.women) }) : "", m.men != null ? t("men", { n: number(m.men) }) : ""].filter(Boolean).join(" · ")),
-      rowOf("f_founded", b.founded), rowOf("f_dissolved", b.dissolved), rowOf("f_status", b.status),
+      rowOf("f_founded", b.founded), rowOf("f_dissolved", b.dissolved), rowOf("f_status", b.status && (has("st_" + b.status) ? t("st_" + b.status) : b.status)),
       rowOf("f_properties", Object.entries(b.properties || {}).map(([k, x]) => el("div", {}, el("span", { class: "meta" }, `${k}: `), x))))));
   if (b.location) {
     const small = el("div", { class: "small-map", role: "img", "aria-label": `${b.name}: ${b.location.lat.toFixed(4)}, ${b.location.lon.toFixed(4)}` });
@@ -367,12 +367,13 @@ async function collabView(did, id) {
   title.textContent = b.title;
   document.title = `${b.title} · Maillage`;
   const states = new Map((rec.confirmation?.parties || []).map((p) => [p.reference, p]));
+  const listers = new Map((rec.confirmation?.parties || []).filter((p) => p.lister_name).map((p) => [p.lister, p.lister_name]));
   page.append(
     el("p", { class: "provenance" }, t("listedBy", { who: "" }), who(rec.author_name, rec.author)),
     el("p", { id: "verdict" }, verdictBadge(rec)),
     el("p", { id: "description" }, ...[withFallback(localized(b.description))].flat()),
     el("table", { class: "fields" }, el("tbody", {},
-      rowOf("f_type", b.type), rowOf("f_status", b.status), rowOf("f_start", b.start), rowOf("f_end", b.end),
+      rowOf("f_type", b.type), rowOf("f_status", b.status && (has("st_" + b.status) ? t("st_" + b.status) : b.status)), rowOf("f_start", b.start), rowOf("f_end", b.end),
       rowOf("f_themes", concepts(v, (b.themes || []).map((x) => (x.includes(":") ? x : "themes:" + x)))),
       rowOf("f_countries", (b.countries || []).map(countryName).join(", ")),
       rowOf("f_regions", (b.regions || []).map((r) => t("region_" + r)).join(", ")),
@@ -385,7 +386,7 @@ async function collabView(did, id) {
         const state = t("p_" + p.state, { who: listerName(p) });
         return el("tr", { "data-state": p.state }, el("td", {}, partyName(p)), el("td", {}, t("r_" + party.role)), el("td", {}, state));
       }))),
-    rec.endorsed_by?.length ? el("p", { class: "meta" }, t("endorsedBy", { who: "" }), ...rec.endorsed_by.flatMap((d, i) => [i ? ", " : "", who(null, d)])) : "",
+    rec.endorsed_by?.length ? el("p", { class: "meta" }, t("endorsedBy", { who: "" }), ...rec.endorsed_by.flatMap((d, i) => [i ? ", " : "", who(listers.get(d), d)])) : "",
     el("p", { class: "meta hash" }, `${t("hash")}: `, el("code", {}, rec.hash)));
 }
 

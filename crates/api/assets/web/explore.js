@@ -96,7 +96,7 @@ async function drawGraph(box, items) {
   };
   for (const item of items) {
     const parties = item.parties.map((p) => {
-      if (!nodes.has(p.ref)) nodes.set(p.ref, { data: { id: p.ref, label: p.name || p.ref, kind: "org" }, position: at(p.ref) });
+      if (!nodes.has(p.ref)) nodes.set(p.ref, { data: { id: p.ref, label: p.name || t("unnamed"), kind: "org" }, position: at(p.ref) });
       return nodes.get(p.ref);
     });
     const x = parties.reduce((s, p) => s + p.position.x, 0) / Math.max(parties.length, 1);

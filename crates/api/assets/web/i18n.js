@@ -5,6 +5,7 @@ export const LANGUAGES = { en: "English", fr: "Français", es: "Español", pt: "
 
 const T = {
   en: {
+    s_local: "local", s_regional: "regional", s_national: "national", s_continental: "continental", s_international: "international", s_global: "global", st_planned: "planned", st_active: "active", st_inactive: "inactive", st_dissolved: "dissolved", st_cancelled: "cancelled", st_completed: "completed",
     members: "Members ({n})", allMembers: "All members",
     skip: "Skip to content", organisations: "Organisations", explore: "Collaborations", language: "Language",
     search: "Search", searchLabel: "Search organisations", searchHint: "Names, places, words of a description",
@@ -47,6 +48,7 @@ const T = {
     true: "yes", false: "no",
   },
   fr: {
+    s_local: "locale", s_regional: "régionale", s_national: "nationale", s_continental: "continentale", s_international: "internationale", s_global: "mondiale", st_planned: "prévue", st_active: "active", st_inactive: "inactive", st_dissolved: "dissoute", st_cancelled: "annulée", st_completed: "achevée",
     members: "Membres ({n})", allMembers: "Tous les membres",
     skip: "Aller au contenu", organisations: "Organisations", explore: "Collaborations", language: "Langue",
     search: "Chercher", searchLabel: "Chercher des organisations", searchHint: "Noms, lieux, mots d'une description",
@@ -89,6 +91,7 @@ const T = {
     true: "oui", false: "non",
   },
   es: {
+    s_local: "local", s_regional: "regional", s_national: "nacional", s_continental: "continental", s_international: "internacional", s_global: "mundial", st_planned: "prevista", st_active: "activa", st_inactive: "inactiva", st_dissolved: "disuelta", st_cancelled: "cancelada", st_completed: "terminada",
     members: "Miembros ({n})", allMembers: "Todos los miembros",
     skip: "Ir al contenido", organisations: "Organizaciones", explore: "Colaboraciones", language: "Idioma",
     search: "Buscar", searchLabel: "Buscar organizaciones", searchHint: "Nombres, lugares, palabras de una descripción",
@@ -131,6 +134,7 @@ const T = {
     true: "sí", false: "no",
   },
   pt: {
+    s_local: "local", s_regional: "regional", s_national: "nacional", s_continental: "continental", s_international: "internacional", s_global: "mundial", st_planned: "prevista", st_active: "ativa", st_inactive: "inativa", st_dissolved: "dissolvida", st_cancelled: "cancelada", st_completed: "concluída",
     members: "Membros ({n})", allMembers: "Todos os membros",
     skip: "Ir para o conteúdo", organisations: "Organizações", explore: "Colaborações", language: "Idioma",
     search: "Pesquisar", searchLabel: "Pesquisar organizações", searchHint: "Nomes, lugares, palavras de uma descrição",
