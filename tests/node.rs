@@ -205,8 +205,11 @@ fn a_collaboration_is_confirmed_only_by_the_networks_listing_its_parties() {
     let network = node.get("/api/v1/stats/collaborations?by=network");
     assert_eq!(
         network.json["dimensions"]["network"],
-        json!([{"value": "RIPESS Europe", "count": 2}])
+        json!([{"value": did, "label": "RIPESS Europe", "count": 2}])
     );
+    let bad = node.get("/api/v1/stats/collaborations?by=level,level");
+    assert_eq!(bad.status, 400);
+    assert!(bad.error().contains("twice"), "{bad:?}");
     let bad = node.get("/api/v1/stats/collaborations?by=colour");
     assert_eq!(bad.status, 400);
     assert!(

@@ -19,6 +19,8 @@ const pathOf = (address) => address.replace(/^maillage:/, "").replace(/\/(organi
 async function open(url, { locale = "en-GB", viewport = { width: 1280, height: 900 } } = {}) {
   const context = await browser.newContext({ locale, viewport });
   const page = await context.newPage();
+  // The node under test is a debug build, sometimes beside other tests: waits are generous.
+  page.setDefaultTimeout(120000);
   page.on("console", (m) => { if (m.type() === "error") errors.push(`${url}: ${m.text()}`); });
   page.on("pageerror", (e) => errors.push(`${url}: ${e.message}`));
   await page.goto(url);

@@ -166,20 +166,22 @@ const UNKNOWN: &str = "unknown";
 ///   North if any of them is; `unknown` when a party's country is not known.
 /// - level: `national` when all parties share a country, `continental` when they share a
 ///   region (RIPESS's continents, from each party's countries by UN M49), `intercontinental`
-///   otherwise; `unknown` when a party's place is not known.
+///   otherwise; `unknown` when a party's place is not known, or there are fewer than two.
 /// - sector: each primary activity of a party (or its activities when it has none).
 /// - year: each year the collaboration ran, as the `year` filter counts them.
-/// - network: the collaboration's author.
+/// - network: the collaboration's author, by did.
 pub fn classify(
     c: &Collaboration,
     parties: &[Option<Party>],
     north: &North,
     network: &str,
 ) -> BTreeMap<Dimension, Vec<String>> {
+    // Direction and level are between parties: at least two, each placed.
     let known: Option<Vec<&Party>> = parties
         .iter()
         .map(|p| p.as_ref().filter(|p| !p.countries.is_empty()))
-        .collect();
+        .collect::<Option<Vec<_>>>()
+        .filter(|ps| ps.len() >= 2);
     let direction = match &known {
         Some(ps) if !ps.is_empty() => {
             let in_north = |p: &&Party| p.countries.iter().any(|c| north.contains(c));
@@ -235,7 +237,7 @@ pub fn classify(
     ])
 }
 
-/// The counts: each combination of the `by` dimensions' values, and each dimension alone.
+/// The counts: each combination of the `by` dimensions' values, and every dimension alone.
 #[derive(Debug, Default)]
 pub struct Counts {
     pub total: u64,
@@ -263,8 +265,8 @@ impl Counts {
         for row in combinations {
             *self.rows.entry(row).or_default() += 1;
         }
-        for d in by {
-            for v in &values[d] {
+        for (d, vs) in values {
+            for v in vs {
                 *self
                     .each
                     .entry(*d)
@@ -291,7 +293,11 @@ pub(crate) async fn collaborations(
         match k.as_str() {
             "by" => {
                 for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                    by.push(Dimension::parse(name)?);
+                    let d = Dimension::parse(name)?;
+                    if by.contains(&d) {
+                        return Err(Error::BadRequest(format!("`by` names `{name}` twice")));
+                    }
+                    by.push(d);
                 }
             }
             "format" => {
@@ -327,7 +333,6 @@ pub(crate) async fn collaborations(
     if by.is_empty() {
         by = vec![Dimension::Direction, Dimension::Level];
     }
-    by.dedup();
     let mut query = maillage_search::Query::from_params(
         Kind::Collaboration,
         filters.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -341,12 +346,12 @@ pub(crate) async fn collaborations(
         state.site.north.clone(),
         by.clone(),
     );
-    let (counts, listed) = blocking(move || {
+    let (counts, listed, names) = blocking(move || {
         search.catch_up(crate::CATCH_UP)?;
         let mut counts = Counts::default();
         let mut listed = vec![];
         let mut parties: HashMap<String, Option<Party>> = HashMap::new();
-        let mut networks: HashMap<maillage_core::Author, String> = HashMap::new();
+        let mut networks: HashMap<maillage_core::Author, Option<String>> = HashMap::new();
         loop {
             let page = search.search(&query)?;
             if page.total > MAX_COUNTED {
@@ -369,10 +374,9 @@ pub(crate) async fn collaborations(
                 }
                 let author = &s.record.author;
                 if !networks.contains_key(author) {
-                    let name = profile_name(store.as_ref(), author)?.unwrap_or(author.did());
-                    networks.insert(*author, name);
+                    networks.insert(*author, profile_name(store.as_ref(), author)?);
                 }
-                let values = classify(c, &known, &north, &networks[author]);
+                let values = classify(c, &known, &north, &author.did());
                 counts.add(&dims, &values);
                 if items {
                     listed.push(item(s, c, &known, &values));
@@ -380,7 +384,13 @@ pub(crate) async fn collaborations(
             }
             match page.next {
                 Some(c) => query.cursor = Some(c),
-                None => return Ok((counts, listed)),
+                None => {
+                    let names = networks
+                        .into_iter()
+                        .filter_map(|(a, name)| Some((a.did(), name?)))
+                        .collect();
+                    return Ok((counts, listed, names));
+                }
             }
         }
     })
@@ -392,7 +402,7 @@ pub(crate) async fn collaborations(
         )
             .into_response()
     } else {
-        let mut answer = to_json(&by, &counts, &state.site.north);
+        let mut answer = to_json(&by, &counts, &state.site.north, &names);
         if items {
             answer["items"] = Value::Array(listed);
         }
@@ -435,7 +445,13 @@ fn party(store: &dyn Store, reference: &str) -> Result<Option<Party>, Error> {
     }))
 }
 
-fn to_json(by: &[Dimension], counts: &Counts, north: &North) -> Value {
+/// `names`: the networks' profile names, by did, shown beside their dids as `label`.
+fn to_json(
+    by: &[Dimension],
+    counts: &Counts,
+    north: &North,
+    names: &HashMap<String, String>,
+) -> Value {
     let rows: Vec<Value> = counts
         .rows
         .iter()
@@ -457,7 +473,15 @@ fn to_json(by: &[Dimension], counts: &Counts, north: &North) -> Value {
             values.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             let values: Vec<Value> = values
                 .into_iter()
-                .map(|(value, count)| json!({"value": value, "count": count}))
+                .map(|(value, count)| {
+                    let mut v = json!({"value": value, "count": count});
+                    if *d == Dimension::Network
+                        && let Some(name) = names.get(value)
+                    {
+                        v["label"] = json!(name);
+                    }
+                    v
+                })
                 .collect();
             (d.name().to_owned(), Value::Array(values))
         })
@@ -517,7 +541,7 @@ mod tests {
             &collaboration("2020", "2021"),
             parties,
             &North::m49(),
-            "RIPESS",
+            "did:key:z6Mk",
         )
     }
 
@@ -542,7 +566,7 @@ mod tests {
         assert_eq!(v[&Dimension::Level], ["continental"]);
         assert_eq!(v[&Dimension::Sector], ["a", "b"]);
         assert_eq!(v[&Dimension::Year], ["2020", "2021"]);
-        assert_eq!(v[&Dimension::Network], ["RIPESS"]);
+        assert_eq!(v[&Dimension::Network], ["did:key:z6Mk"]);
 
         let v = values(&[party(&["SN"], "a"), party(&["FR"], "a")]);
         assert_eq!(v[&Dimension::Direction], ["north-south"]);
@@ -567,6 +591,10 @@ mod tests {
         assert_eq!(v[&Dimension::Sector], ["a"]);
         let v = values(&[party(&[], ""), party(&["FR"], "")]);
         assert_eq!(v[&Dimension::Direction], ["unknown"]);
+        // One party alone has no direction.
+        let v = values(&[party(&["SN"], "a")]);
+        assert_eq!(v[&Dimension::Direction], ["unknown"]);
+        assert_eq!(v[&Dimension::Level], ["unknown"]);
     }
 
     #[test]
@@ -580,6 +608,8 @@ mod tests {
         assert_eq!(counts.rows[&vec!["south-south".into(), "2021".into()]], 1);
         assert_eq!(counts.each[&Dimension::Year]["2020"], 2);
         assert_eq!(counts.each[&Dimension::Direction]["north-south"], 1);
+        // Every dimension alone, not only those crossed.
+        assert_eq!(counts.each[&Dimension::Level]["continental"], 1);
         let csv = to_csv(&by, &counts).unwrap();
         assert!(csv.starts_with("direction,year,count\n"), "{csv}");
         assert!(csv.contains("south-south,2021,1\n"), "{csv}");

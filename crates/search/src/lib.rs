@@ -147,6 +147,7 @@ impl Search {
         let covered = Arc::new(AtomicU64::new(covered));
         let mut indexer = Indexer {
             indexed: indexed(&reader)?,
+            pending: std::collections::HashMap::new(),
             writer,
             reader: reader.clone(),
             fields: fields.clone(),
@@ -261,6 +262,9 @@ struct Indexer {
     /// waits in the writer's memory until the commit, so a build from scratch, or the
     /// catch-up of a new node, needs none.
     indexed: RoaringBitmap,
+    /// The collaborations indexed since the last commit, by each party's reference: the
+    /// reader does not see them yet, and a party's change must reach them too.
+    pending: std::collections::HashMap<String, Vec<u32>>,
     writer: IndexWriter<TantivyDocument>,
     reader: IndexReader,
     fields: Fields,
@@ -373,10 +377,17 @@ impl Indexer {
         }
         if stored.record.kind == Kind::Organisation {
             // A party deleted, or listed again, changes what its collaborations'
-            // confirmations say. Those indexed before the last commit are found here; a
-            // later one read the party's state from the store when it was indexed.
-            for doc in self.naming(&stored.record.address().to_string())? {
-                if let Some(collaboration) = self.store.document(doc)? {
+            // confirmations say: those committed are found by the reader, those since in
+            // `pending`.
+            let address = stored.record.address().to_string();
+            let mut docs = self.naming(&address)?;
+            docs.extend(self.pending.get(&address).into_iter().flatten());
+            docs.sort_unstable();
+            docs.dedup();
+            for doc in docs {
+                if let Some(collaboration) = self.store.document(doc)?
+                    && collaboration.record.kind == Kind::Collaboration
+                {
                     self.put(&collaboration)?;
                 }
             }
@@ -418,6 +429,14 @@ impl Indexer {
             self.writer.add_document(doc)?;
             self.indexed.insert(stored.doc);
         }
+        if let Body::Collaboration(c) = &stored.record.body {
+            for p in &c.parties {
+                let docs = self.pending.entry(p.reference.clone()).or_default();
+                if !docs.contains(&stored.doc) {
+                    docs.push(stored.doc);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -426,6 +445,7 @@ impl Indexer {
         commit.set_payload(&format!("{FORMAT} {covered}"));
         commit.commit()?;
         self.reader.reload()?;
+        self.pending.clear();
         self.covered.store(covered, Ordering::Release);
         Ok(())
     }

@@ -4,8 +4,8 @@
 //! is the only voice this node can hear for it. A party counts as confirming when its
 //! lister signed the collaboration or a current `confirmed` endorsement of it. A
 //! collaboration is confirmed when every party confirms, every party is still listed, and
-//! at least two keys spoke: one key that lists every party and signs the collaboration has
-//! declared it alone, however many parties it names.
+//! at least two keys spoke: one key that lists every party has declared it alone, however
+//! many parties it names.
 
 use maillage_core::{Address, Author};
 use serde::Serialize;
@@ -55,7 +55,7 @@ pub enum PartyState {
 pub enum Verdict {
     /// Every party's lister confirmed, and they are at least two keys.
     Confirmed,
-    /// Every party is listed by the one key that signed it: a declaration, not a confirmation.
+    /// Every party confirms, but one key lists them all: it spoke alone, a declaration.
     OneVoice,
     /// Some party's lister has not confirmed.
     Awaiting,

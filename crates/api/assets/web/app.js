@@ -111,7 +111,8 @@ async function searchView(query) {
   // The map's points load beside the list, once per set of filters (not per page).
   const pointsFor = exportQuery.toString();
   const points = ui.pointsFor === pointsFor ? null
-    : (ui.pointsFor = pointsFor, api(`/api/v1/export/organisations.points.json?sort=updated&${exportQuery}`));
+    : (ui.pointsFor = pointsFor, api(`/api/v1/export/organisations.points.json?sort=updated&${exportQuery}`)
+      .catch((e) => { ui.pointsFor = null; ui.mapNote.textContent = e.message; return { points: [] }; }));
   let found;
   try {
     found = await api("/api/v1/organisations?" + apiQuery);
@@ -208,7 +209,7 @@ function buildSearch() {
   const ui = {
     count: el("p", { id: "count", class: "count", "aria-live": "polite" }),
     results: el("ol", { class: "results", id: "results" }),
-    pager: el("nav", { class: "pager", "aria-label": t("page", { from: "", to: "", n: "" }) }),
+    pager: el("nav", { class: "pager", "aria-label": t("pages") }),
     facets: el("div", { class: "facets", role: "group", "aria-label": t("filters") }),
     downloads: el("p", { class: "downloads" }),
     mapNote: el("p", { id: "map-note", class: "visually-hidden" }),
@@ -233,12 +234,15 @@ function localized(map) {
 }
 const withFallback = ([text, note]) => (text ? [text, note ? el("span", { class: "fallback" }, " ", note) : ""] : "");
 const concepts = (v, ids) => (ids || []).map((id) => { const [label, note] = conceptLabel(v, id); return el("span", { class: "tag", title: id }, label, note ? el("span", { class: "fallback" }, " ", note) : ""); });
-const linkTo = (url) => el("a", { href: url, rel: "nofollow noopener", target: "_blank" }, url);
+// Only http(s) becomes a link: what a record says is checked by the node, but a record
+// whose signature fails here is shown as it came, and may say anything.
+const linkTo = (url) => (/^https?:\/\//i.test(url) ? el("a", { href: url, rel: "nofollow noopener", target: "_blank" }, url) : el("span", {}, url));
 
 /** The record, its signature checked here: what is shown comes from the verified bytes. */
-async function checked(rec, badge) {
+async function checked(rec, badge, kind, id) {
   try {
     const signed = await verify(rec);
+    if (signed.kind !== kind || signed.id !== id) throw new Error(`this is ${signed.kind}/${signed.id}, not the record asked for`);
     badge.className = "badge valid"; badge.textContent = t("valid");
     const body = signed.body;
     if (body.location && "lat_e7" in body.location) body.location = { lat: body.location.lat_e7 / 1e7, lon: body.location.lon_e7 / 1e7 };
@@ -267,7 +271,8 @@ async function orgView(did, id) {
   const title = el("h1", { id: "org-name" }, rec.body.name);
   const page = el("article", { class: "record" }, title, badge);
   $("#main").replaceChildren(page);
-  const b = await checked(rec, badge);
+  if (rec.author !== did) { $("#main").replaceChildren(el("p", { role: "alert" }, t("notFound"))); return; }
+  const b = await checked(rec, badge, "organisation", id);
   title.textContent = b.name;
   document.title = `${b.name} · Maillage`;
   const a = b.address || {};
@@ -344,7 +349,7 @@ export function verdictText(c) {
   const author = c.author_name || shortDid(c.author);
   switch (conf.verdict) {
     case "confirmed": return t("v_confirmed", { who: list(uniq(conf.parties.map(listerName))) });
-    case "one-voice": return t("v_one-voice", { who: author });
+    case "one-voice": return t("v_one-voice", { who: uniq(conf.parties.map(listerName))[0] || author });
     case "party-deleted": return t("v_party-deleted", { gone: list(conf.parties.filter((p) => p.state === "deleted").map((p) => p.name || p.reference)) });
     default: return t("v_awaiting", { who: author, waiting: list(uniq(conf.parties.filter((p) => p.state !== "confirmed").map(listerName))) });
   }
@@ -363,7 +368,8 @@ async function collabView(did, id) {
   const title = el("h1", { id: "collab-title" }, rec.body.title);
   const page = el("article", { class: "record" }, title, badge);
   $("#main").replaceChildren(page);
-  const b = await checked(rec, badge);
+  if (rec.author !== did) { $("#main").replaceChildren(el("p", { role: "alert" }, t("notFound"))); return; }
+  const b = await checked(rec, badge, "collaboration", id);
   title.textContent = b.title;
   document.title = `${b.title} · Maillage`;
   const states = new Map((rec.confirmation?.parties || []).map((p) => [p.reference, p]));
@@ -395,7 +401,9 @@ export function go(hash, { replace = false } = {}) {
   if (replace) { history.replaceState(null, "", hash); route(); } else location.hash = hash;
 }
 let routing = Promise.resolve();
+let latest = 0;
 async function route() {
+  const generation = ++latest;
   languageLinks();
   const [path, q] = location.hash.slice(1).split("?");
   const parts = (path || "").split("/").filter(Boolean);
@@ -407,9 +415,13 @@ async function route() {
     else if (parts[0] === "collab" && parts.length === 3) await collabView(parts[1], parts[2]);
     else if (parts[0] === "explore") { const { exploreView } = await import("./explore.js"); await exploreView(queryOf(q || "")); }
     else { document.title = "Maillage"; await searchView(queryOf(q || "")); if (searchUi) await searchUi.ready; }
+    // A new view takes the focus to its heading; a search typed into keeps it in the box.
+    if (parts.length && parts[0] !== "") { const h = $("main h1"); if (h) { h.tabIndex = -1; h.focus({ preventScroll: true }); } }
   }).catch((e) => {
+    searchUi?.map?.remove();
+    searchUi = null;
     $("#main").replaceChildren(el("p", { role: "alert", class: "error" }, e.message));
-  }).finally(() => { document.body.dataset.ready = "yes"; });
+  }).finally(() => { if (generation === latest) document.body.dataset.ready = "yes"; });
   return routing;
 }
 

@@ -22,7 +22,8 @@ function loadCytoscape() {
   return cytoscapeLoaded;
 }
 
-const valueLabel = (v, dimension, value) => {
+const valueLabel = (v, dimension, value, label) => {
+  if (label) return label;
   if (value === "unknown") return t("unknown");
   if (dimension === "direction" || dimension === "level") return t(value);
   if (dimension === "sector") return facetLabel(v, "activity", value);
@@ -36,8 +37,8 @@ function table(v, dimension, values, total) {
     el("h2", { id: id + "-title" }, t("d_" + dimension)),
     el("table", { id, class: "stats", "aria-labelledby": id + "-title" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("d_" + dimension)), el("th", { scope: "col" }, t("count")))),
-      el("tbody", {}, ...values.map(({ value, count }) => el("tr", { "data-value": value },
-        el("th", { scope: "row" }, dimension === "direction" ? el("span", { class: "swatch", style: `background:${COLOURS[value]}` }) : "", valueLabel(v, dimension, value)),
+      el("tbody", {}, ...values.map(({ value, count, label }) => el("tr", { "data-value": value },
+        el("th", { scope: "row" }, dimension === "direction" ? el("span", { class: "swatch", style: `background:${COLOURS[value]}` }) : "", valueLabel(v, dimension, value, label)),
         el("td", {}, el("span", { class: "bar", style: `width:${Math.max(2, (100 * count) / Math.max(total, 1))}%` }), el("span", { class: "n" }, number(count))))))));
 }
 
@@ -48,7 +49,8 @@ export async function exploreView(query) {
   const facetsQuery = new URLSearchParams(filters); facetsQuery.set("limit", "1");
   const [facets, stats] = await Promise.all([
     api("/api/v1/collaborations?" + facetsQuery),
-    api(`/api/v1/stats/collaborations?by=${DIMENSIONS.join(",")}&items=true&${filters}`),
+    // Every dimension's counts come with any `by`; the page reads those, not the cross-table.
+    api(`/api/v1/stats/collaborations?by=direction&items=true&${filters}`),
   ]);
   const north = stats.north;
   const selects = FILTERS.filter((f) => facets.facets[f]).map((facet) => {
@@ -120,7 +122,7 @@ async function drawGraph(box, items) {
       { selector: "node:selected", style: { "border-width": 3, "border-color": "#000" } },
     ],
   });
-  cy.on("tap", "node", (e) => go(href(e.target.id())));
+  cy.on("tap", "node", (e) => { if (e.target.id().startsWith("maillage:")) go(href(e.target.id())); });
   box.dataset.nodes = String(nodes.size);
   box.dataset.lang = lang;
   return cy;

@@ -5,6 +5,7 @@ export const LANGUAGES = { en: "English", fr: "Français", es: "Español", pt: "
 
 const T = {
   en: {
+    pages: "Pages of results",
     s_local: "local", s_regional: "regional", s_national: "national", s_continental: "continental", s_international: "international", s_global: "global", st_planned: "planned", st_active: "active", st_inactive: "inactive", st_dissolved: "dissolved", st_cancelled: "cancelled", st_completed: "completed",
     members: "Members ({n})", allMembers: "All members",
     skip: "Skip to content", organisations: "Organisations", explore: "Collaborations", language: "Language",
@@ -48,6 +49,7 @@ const T = {
     true: "yes", false: "no",
   },
   fr: {
+    pages: "Pages de résultats",
     s_local: "locale", s_regional: "régionale", s_national: "nationale", s_continental: "continentale", s_international: "internationale", s_global: "mondiale", st_planned: "prévue", st_active: "active", st_inactive: "inactive", st_dissolved: "dissoute", st_cancelled: "annulée", st_completed: "achevée",
     members: "Membres ({n})", allMembers: "Tous les membres",
     skip: "Aller au contenu", organisations: "Organisations", explore: "Collaborations", language: "Langue",
@@ -91,6 +93,7 @@ const T = {
     true: "oui", false: "non",
   },
   es: {
+    pages: "Páginas de resultados",
     s_local: "local", s_regional: "regional", s_national: "nacional", s_continental: "continental", s_international: "internacional", s_global: "mundial", st_planned: "prevista", st_active: "activa", st_inactive: "inactiva", st_dissolved: "disuelta", st_cancelled: "cancelada", st_completed: "terminada",
     members: "Miembros ({n})", allMembers: "Todos los miembros",
     skip: "Ir al contenido", organisations: "Organizaciones", explore: "Colaboraciones", language: "Idioma",
@@ -134,6 +137,7 @@ const T = {
     true: "sí", false: "no",
   },
   pt: {
+    pages: "Páginas de resultados",
     s_local: "local", s_regional: "regional", s_national: "nacional", s_continental: "continental", s_international: "internacional", s_global: "mundial", st_planned: "prevista", st_active: "ativa", st_inactive: "inativa", st_dissolved: "dissolvida", st_cancelled: "cancelada", st_completed: "concluída",
     members: "Membros ({n})", allMembers: "Todos os membros",
     skip: "Ir para o conteúdo", organisations: "Organizações", explore: "Colaborações", language: "Idioma",
@@ -181,7 +185,8 @@ const T = {
 // The language: the page's own switch (`?lang=`), else what the node chose from the
 // browser's Accept-Language.
 const asked = new URLSearchParams(location.search).get("lang");
-export const lang = asked in LANGUAGES ? asked : (document.documentElement.lang in LANGUAGES ? document.documentElement.lang : "en");
+const known = (l) => typeof l === "string" && Object.hasOwn(LANGUAGES, l);
+export const lang = known(asked) ? asked : known(document.documentElement.lang) ? document.documentElement.lang : "en";
 document.documentElement.lang = lang;
 
 /** The interface's word for `key`, with `{name}`s filled from `vars`; English if missing. */
