@@ -263,18 +263,30 @@ function referenceLink(reference) {
   return a;
 }
 
-async function orgView(did, id) {
+/**
+ * A record's page: fetched, titled, its signature checked against the address asked for.
+ * Returns the record, its verified body and the page to fill, or nothing when there is no
+ * such record here.
+ */
+async function recordPage(did, kind, id, titleId, titleOf) {
   let rec;
-  try { rec = await api(`/api/v1/records/${did}/organisation/${id}`); } catch { $("#main").replaceChildren(el("p", { role: "alert" }, t("notFound"))); return; }
-  const v = await vocabulary();
+  try { rec = await api(`/api/v1/records/${did}/${kind}/${id}`); } catch { rec = null; }
+  if (!rec || rec.author !== did) { $("#main").replaceChildren(el("p", { role: "alert" }, t("notFound"))); return null; }
   const badge = el("span", { class: "badge pending", id: "badge", role: "status" }, t("checking"));
-  const title = el("h1", { id: "org-name" }, rec.body.name);
+  const title = el("h1", { id: titleId }, titleOf(rec.body));
   const page = el("article", { class: "record" }, title, badge);
   $("#main").replaceChildren(page);
-  if (rec.author !== did) { $("#main").replaceChildren(el("p", { role: "alert" }, t("notFound"))); return; }
-  const b = await checked(rec, badge, "organisation", id);
-  title.textContent = b.name;
-  document.title = `${b.name} · Maillage`;
+  const b = await checked(rec, badge, kind, id);
+  title.textContent = titleOf(b);
+  document.title = `${titleOf(b)} · Maillage`;
+  return { rec, b, page };
+}
+
+async function orgView(did, id) {
+  const shown = await recordPage(did, "organisation", id, "org-name", (b) => b.name);
+  if (!shown) return;
+  const { rec, b, page } = shown;
+  const v = await vocabulary();
   const a = b.address || {};
   const m = b.members || {};
   const links = Object.entries(b.links || {}).flatMap(([kind, urls]) => urls.map((u) => el("div", {}, `${kind}: `, linkTo(u))));
@@ -361,17 +373,10 @@ function verdictBadge(c) {
 
 // ---- A collaboration ----
 async function collabView(did, id) {
-  let rec;
-  try { rec = await api(`/api/v1/records/${did}/collaboration/${id}`); } catch { $("#main").replaceChildren(el("p", { role: "alert" }, t("notFound"))); return; }
+  const shown = await recordPage(did, "collaboration", id, "collab-title", (b) => b.title);
+  if (!shown) return;
+  const { rec, b, page } = shown;
   const v = await vocabulary();
-  const badge = el("span", { class: "badge pending", id: "badge", role: "status" }, t("checking"));
-  const title = el("h1", { id: "collab-title" }, rec.body.title);
-  const page = el("article", { class: "record" }, title, badge);
-  $("#main").replaceChildren(page);
-  if (rec.author !== did) { $("#main").replaceChildren(el("p", { role: "alert" }, t("notFound"))); return; }
-  const b = await checked(rec, badge, "collaboration", id);
-  title.textContent = b.title;
-  document.title = `${b.title} · Maillage`;
   const states = new Map((rec.confirmation?.parties || []).map((p) => [p.reference, p]));
   const listers = new Map((rec.confirmation?.parties || []).filter((p) => p.lister_name).map((p) => [p.lister, p.lister_name]));
   page.append(
