@@ -34,12 +34,6 @@ fn record_json(store: &dyn Store, stored: &Stored) -> Result<Value, Error> {
             if let Some(lister) = &p.lister {
                 party["lister_name"] = json!(profile_name(store, lister)?);
             }
-            if let Ok(address) = p.reference.parse::<Address>()
-                && let Some(held) = store.get(&address)?
-                && let Body::Organisation(o) = held.record.body
-            {
-                party["name"] = json!(o.name);
-            }
             parties.push(party);
         }
         value["confirmation"] = json!({"verdict": confirmation.verdict, "parties": parties});

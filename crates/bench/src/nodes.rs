@@ -139,6 +139,21 @@ pub(crate) fn build_binary() -> anyhow::Result<PathBuf> {
     Ok(std::env::current_exe()?.with_file_name("maillage"))
 }
 
+/// Makes a node's folder, as an operator's `maillage init` does.
+pub(crate) fn init(binary: &Path, dir: &Path) -> anyhow::Result<()> {
+    let init = Command::new(binary)
+        .args(["init", "--data-dir"])
+        .arg(dir)
+        .output()?;
+    if !init.status.success() {
+        bail!(
+            "maillage init failed: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    }
+    Ok(())
+}
+
 pub(crate) struct Bench {
     binary: PathBuf,
     root: tempfile::TempDir,
@@ -163,16 +178,7 @@ impl Bench {
         let binary = build_binary()?;
         let root = tempfile::tempdir()?;
         let a = root.path().join("a");
-        let init = Command::new(&binary)
-            .args(["init", "--data-dir"])
-            .arg(&a)
-            .output()?;
-        if !init.status.success() {
-            bail!(
-                "maillage init failed: {}",
-                String::from_utf8_lossy(&init.stderr)
-            );
-        }
+        init(&binary, &a)?;
         if !json {
             println!("# signing {records} realistic records for the node benchmarks…");
         }

@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use crate::Figure;
-use crate::nodes::{Bench, build_binary};
+use crate::nodes::{Bench, build_binary, init};
 
 /// Organisations on the first screen, as the issue that set the budget measured them.
 const ORGANISATIONS: usize = 20_000;
@@ -21,16 +21,7 @@ pub(crate) fn run(json: bool) -> anyhow::Result<()> {
     let binary = build_binary()?;
     let root = tempfile::tempdir()?;
     let dir = root.path().join("page");
-    let init = Command::new(&binary)
-        .args(["init", "--data-dir"])
-        .arg(&dir)
-        .output()?;
-    if !init.status.success() {
-        bail!(
-            "maillage init failed: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-    }
+    init(&binary, &dir)?;
     let node = Bench::start(&binary, &dir, &[])?;
     let token = std::fs::read_to_string(dir.join("api.token"))?;
     let url = format!("http://{}", node.http);

@@ -11,9 +11,10 @@ use maillage_core::{Address, Author};
 use serde::Serialize;
 
 /// What this node holds of a party's organisation record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Listing {
-    Live,
+    /// Held, with the name it goes by.
+    Live(Option<String>),
     Deleted,
     /// Not held here (not yet synced, or never published).
     Absent,
@@ -26,6 +27,8 @@ pub struct Party {
     /// The key that lists the party; `None` when the reference is not an address.
     #[serde(serialize_with = "did")]
     pub lister: Option<Author>,
+    /// The party's name, where its record is held.
+    pub name: Option<String>,
     pub state: PartyState,
 }
 
@@ -94,15 +97,17 @@ pub fn decide(
             let spoke = lister
                 .as_ref()
                 .is_some_and(|l| l == author || endorsed_by.contains(l));
-            let state = match (listing, spoke) {
-                (Listing::Deleted, _) => PartyState::Deleted,
-                (_, true) => PartyState::Confirmed,
-                (Listing::Live, false) => PartyState::Awaiting,
-                (Listing::Absent, false) => PartyState::Unknown,
+            let (state, name) = match (listing, spoke) {
+                (Listing::Deleted, _) => (PartyState::Deleted, None),
+                (Listing::Live(name), true) => (PartyState::Confirmed, name),
+                (Listing::Absent, true) => (PartyState::Confirmed, None),
+                (Listing::Live(name), false) => (PartyState::Awaiting, name),
+                (Listing::Absent, false) => (PartyState::Unknown, None),
             };
             Party {
                 reference,
                 lister,
+                name,
                 state,
             }
         })
@@ -146,8 +151,8 @@ mod tests {
         let c = decide(
             &a,
             [
-                (party(&a, "x"), Listing::Live),
-                (party(&b, "y"), Listing::Live),
+                (party(&a, "x"), Listing::Live(None)),
+                (party(&b, "y"), Listing::Live(None)),
             ],
             vec![b, b],
         );
@@ -162,8 +167,8 @@ mod tests {
         let c = decide(
             &a,
             [
-                (party(&a, "x"), Listing::Live),
-                (party(&a, "y"), Listing::Live),
+                (party(&a, "x"), Listing::Live(None)),
+                (party(&a, "y"), Listing::Live(None)),
             ],
             vec![],
         );
@@ -178,8 +183,8 @@ mod tests {
         let c = decide(
             &a,
             [
-                (party(&a, "x"), Listing::Live),
-                (party(&b, "y"), Listing::Live),
+                (party(&a, "x"), Listing::Live(None)),
+                (party(&b, "y"), Listing::Live(None)),
                 (party(&z, "w"), Listing::Absent),
             ],
             vec![key(4)],
@@ -202,7 +207,7 @@ mod tests {
         let c = decide(
             &a,
             [
-                (party(&a, "x"), Listing::Live),
+                (party(&a, "x"), Listing::Live(None)),
                 (party(&b, "y"), Listing::Deleted),
             ],
             vec![b],

@@ -781,8 +781,11 @@ impl Log {
         for p in parties {
             let listing = match p.reference.parse::<Address>() {
                 Ok(a) => match self.get(&a)? {
-                    Some(party) if party.record.body.is_deleted() => Listing::Deleted,
-                    Some(_) => Listing::Live,
+                    Some(party) => match party.record.body {
+                        Body::Deleted => Listing::Deleted,
+                        Body::Organisation(o) => Listing::Live(Some(o.name)),
+                        _ => Listing::Live(None),
+                    },
                     None => Listing::Absent,
                 },
                 Err(_) => Listing::Absent,
