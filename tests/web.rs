@@ -270,7 +270,8 @@ fn the_page_maps_finds_explains_and_verifies_in_the_browser() {
     );
     let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
     browser_packages(&browser);
-    let shots = std::env::temp_dir().join(format!("maillage-page-{}", std::process::id()));
+    // Kept after the run, beside the build: `target/tmp/page-screenshots`.
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("page-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("timeout")
         .args(["300", "node", "page.test.mjs"])
@@ -303,4 +304,42 @@ fn the_page_maps_finds_explains_and_verifies_in_the_browser() {
             shots.display()
         );
     }
+}
+
+#[test]
+fn the_page_files_are_revalidated_by_their_tag_after_an_upgrade() {
+    let root = tempfile::tempdir().unwrap();
+    let node = Node::start(root.path(), "a", &[]);
+    let url = node.url("/assets/vendor/leaflet/leaflet.js");
+    let first = common::agent().get(&url).call().unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let same = common::agent()
+        .get(&url)
+        .header("if-none-match", &tag)
+        .call()
+        .unwrap();
+    assert_eq!(
+        same.status(),
+        304,
+        "a browser holding this version keeps it"
+    );
+    let older = common::agent()
+        .get(&url)
+        .header("if-none-match", "\"a-version-before-the-upgrade\"")
+        .call()
+        .unwrap();
+    assert_eq!(
+        older.status(),
+        200,
+        "a browser holding another version gets this one"
+    );
+    assert!(
+        older
+            .into_body()
+            .read_to_string()
+            .unwrap()
+            .contains("Leaflet")
+    );
 }

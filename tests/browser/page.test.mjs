@@ -63,10 +63,13 @@ const onMap = await home.$$eval(".marker-cluster span", (s) => s.reduce((n, x) =
 assert.ok(onMap > 0, "clusters hold the organisations");
 ok("the first screen draws clusters and says the true total");
 await home.screenshot({ path: join(SHOTS, "home.png") });
+await axe(home, "the home page");
 
 // ---- Facets: every count the page shows is the API's ----
 const facets = (await api("/api/v1/organisations?limit=1")).facets;
-for (const facet of ["country", "type", "activity", "author"]) {
+const FACETS = ["type", "structure", "activity", "legal_form", "qualifier", "theme", "country", "region", "author"];
+assert.deepEqual(FACETS.filter((f) => !facets[f]), [], "the API counts every facet");
+for (const facet of FACETS) {
   const shown = await home.$$eval(`#facet-${facet} option`, (os) => os.filter((o) => o.value).map((o) => [o.value, o.textContent]));
   assert.deepEqual(shown.map(([value, text]) => [value, counted(text)]), facets[facet].map((f) => [f.value, f.count]), `the ${facet} facet's counts`);
 }
@@ -93,7 +96,10 @@ const secondPage = await home.$$eval("#results a.name", (as) => as.map((a) => a.
 assert.equal(firstPage.length, 20);
 assert.equal(secondPage.filter((n) => firstPage.includes(n)).length, 0, "the second page repeats nothing of the first");
 assert.match(await home.textContent(".pager"), /Results 21–40 of/);
-ok("search as you type, and paging by cursor");
+await home.click("#previous");
+await home.waitForFunction((first) => document.querySelector("#results a.name")?.textContent === first, firstPage[0]);
+assert.deepEqual(await home.$$eval("#results a.name", (as) => as.map((a) => a.textContent)), firstPage, "previous shows the first page again");
+ok("search as you type, and paging by cursor, both ways");
 
 // ---- Clusters open; the list leads to the map; a popup leads to the page ----
 await navigate(home, "#/");
@@ -109,6 +115,7 @@ await navigate(home, "#/?q=Dakar");
 await home.click("#results button.link");
 await home.waitForSelector(".leaflet-popup .popup-link", { timeout: 15000 });
 assert.equal(await home.textContent(".leaflet-popup strong"), "Union des coopératives de Dakar");
+assert.equal(await home.textContent(".leaflet-popup .popup-where"), "Senegal", "the popup says where");
 await home.click(".leaflet-popup .popup-link");
 await home.waitForSelector("#org-name");
 await ready(home);
@@ -146,6 +153,7 @@ for (const dimension of ["direction", "level", "sector", "year", "network"]) {
 }
 assert.equal(await home.textContent("#counted a"), "Figures as CSV");
 assert.ok(Number(await home.getAttribute("#graph", "data-nodes")) > 0, "the graph has nodes");
+assert.ok((await home.$$eval(".legend li", (li) => li.map((l) => l.textContent))).includes("Organisation in Africa"), "the legend names the regions' colours");
 ok("the explorer's counts equal /api/v1/stats/collaborations");
 await axe(home, "the explorer");
 await home.screenshot({ path: join(SHOTS, "explorer.png"), fullPage: true });
@@ -154,13 +162,17 @@ await home.screenshot({ path: join(SHOTS, "explorer.png"), fullPage: true });
 const fr = await open(`${NODE_URL}/?lang=fr#/explore`);
 assert.equal(await fr.textContent("main h1"), "Comment les réseaux collaborent");
 assert.equal(await fr.textContent("#stats-direction thead th"), "Direction");
+await axe(fr, "the explorer in French");
 const es = await open(`${NODE_URL}/`, { locale: "es-ES" });
 assert.equal(await es.getAttribute("html", "lang"), "es");
 assert.equal(await es.textContent('#nav a[data-view="organisations"]'), "Organizaciones");
+assert.equal(await es.getAttribute("#languages", "aria-label"), "Idioma");
+await axe(es, "the home page in Spanish");
 const pt = await open(`${NODE_URL}/?lang=pt#/collab/${pathOf(collaborations.awaiting)}`);
 assert.match(await pt.textContent("#verdict [data-verdict]"), /^Anunciada por RIPESS Europe; aguardando RENAPESS$/);
 const switchTo = await pt.getAttribute('#languages a[hreflang="fr"]', "href");
 assert.equal(switchTo, `?lang=fr#/collab/${pathOf(collaborations.awaiting)}`, "the language switch keeps the view");
+await axe(pt, "a collaboration's page in Portuguese");
 ok("the interface in French, Spanish and Portuguese; the switch keeps the view; Accept-Language chooses");
 
 // ---- A phone: the map above the list ----

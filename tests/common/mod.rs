@@ -99,7 +99,7 @@ pub struct Node {
     child: Option<Child>,
 }
 
-fn agent() -> ureq::Agent {
+pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -104,26 +104,38 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// `GET /assets/{*path}`: one of the page's files. Third-party files are pinned versions
-/// and cached for a day; the page's own are revalidated, so that an upgrade shows at once.
-pub(crate) async fn asset(Path(path): Path<String>) -> Result<Response, Error> {
-    let (name, bytes) = FILES
+/// Each file's entity tag: the start of its SHA-256, computed once.
+static TAGS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    use sha2::Digest as _;
+    FILES
         .iter()
-        .find(|(name, _)| *name == path)
+        .map(|(_, bytes)| format!("\"{}\"", &hex::encode(sha2::Sha256::digest(bytes))[..32]))
+        .collect()
+});
+
+/// `GET /assets/{*path}`: one of the page's files, revalidated by its entity tag on every
+/// use, so that after an upgrade a browser never runs the new page on an old library.
+pub(crate) async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, Error> {
+    let i = FILES
+        .iter()
+        .position(|(name, _)| *name == path)
         .ok_or_else(|| Error::NotFound(format!("no asset `{path}`")))?;
-    let cache = if name.starts_with("vendor/") {
-        "public, max-age=86400"
+    let (name, bytes) = FILES[i];
+    let tag = TAGS[i].as_str();
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|asked| asked.split(',').any(|t| t.trim() == tag));
+    let head = [
+        (header::CONTENT_TYPE, content_type(name)),
+        (header::CACHE_CONTROL, "no-cache"),
+        (header::ETAG, tag),
+    ];
+    Ok(if fresh {
+        (axum::http::StatusCode::NOT_MODIFIED, head).into_response()
     } else {
-        "no-cache"
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type(name)),
-            (header::CACHE_CONTROL, cache),
-        ],
-        *bytes,
-    )
-        .into_response())
+        (head, bytes).into_response()
+    })
 }
 
 #[cfg(test)]

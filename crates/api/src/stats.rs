@@ -278,16 +278,16 @@ impl Counts {
     }
 }
 
-/// `GET /api/v1/stats/collaborations?by=direction,level&format=csv&items=true&…`: the
+/// `GET /api/v1/stats/collaborations?by=direction,level&format=csv&items=100&…`: the
 /// filters of `/api/v1/collaborations` choose which collaborations are counted; `items`
-/// lists each with its values.
+/// lists up to that many of them (by title) with their values.
 #[tracing::instrument(skip(state))]
 pub(crate) async fn collaborations(
     Extract(state): Extract<State>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, Error> {
     let params = query(q)?;
-    let (mut by, mut csv, mut items) = (vec![], false, false);
+    let (mut by, mut csv, mut items) = (vec![], false, 0u64);
     let mut filters = vec![];
     for (k, v) in params {
         match k.as_str() {
@@ -312,15 +312,11 @@ pub(crate) async fn collaborations(
                 }
             }
             "items" => {
-                items = match v.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    other => {
-                        return Err(Error::BadRequest(format!(
-                            "`items` is `true` or `false`, not `{other}`"
-                        )));
-                    }
-                }
+                items = v.parse().ok().filter(|n| *n <= MAX_COUNTED).ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "`items` is how many counted collaborations to list, 0 to {MAX_COUNTED}, not `{v}`"
+                    ))
+                })?;
             }
             "cursor" | "limit" | "sort" => {
                 return Err(Error::BadRequest(format!(
@@ -378,7 +374,7 @@ pub(crate) async fn collaborations(
                 }
                 let values = classify(c, &known, &north, &author.did());
                 counts.add(&dims, &values);
-                if items {
+                if (listed.len() as u64) < items {
                     listed.push(item(s, c, &known, &values));
                 }
             }
@@ -403,7 +399,7 @@ pub(crate) async fn collaborations(
             .into_response()
     } else {
         let mut answer = to_json(&by, &counts, &state.site.north, &names);
-        if items {
+        if items > 0 {
             answer["items"] = Value::Array(listed);
         }
         axum::Json(answer).into_response()
@@ -422,7 +418,13 @@ fn item(
         .parties
         .iter()
         .zip(parties)
-        .map(|(p, known)| json!({"ref": p.reference, "name": known.as_ref().map(|k| &k.name)}))
+        .map(|(p, known)| {
+            json!({
+                "ref": p.reference,
+                "name": known.as_ref().map(|k| &k.name),
+                "regions": known.as_ref().map_or(vec![], |k| k.regions.iter().map(|r| r.as_str()).collect()),
+            })
+        })
         .collect();
     let mut item = json!({
         "address": s.record.address().to_string(),

@@ -61,6 +61,8 @@ export function facetLabel(v, facet, value, label) {
   if (facet === "country") return countryName(value);
   if (facet === "region" && has("region_" + value)) return t("region_" + value);
   if (facet === "type" && has("t_" + value)) return t("t_" + value);
+  if (facet === "type" && has("ct_" + value)) return t("ct_" + value);
+  if (facet === "status" && has("st_" + value)) return t("st_" + value);
   if (facet === "author") return shortDid(value);
   if (facet === "confirmed") return t(value);
   if (value.includes(":")) return conceptLabel(v, value).join(" ").trim();
@@ -90,6 +92,7 @@ function languageLinks() {
 const FACETS = ["type", "structure", "activity", "legal_form", "qualifier", "theme", "country", "region", "author"];
 const PAGE = 20;
 let searchUi = null; // the search view's parts while it is shown
+const cursors = new Map(); // `<filters>#<page>` → the cursor that page was read from
 
 function queryOf(hashQuery) {
   const q = new URLSearchParams(hashQuery);
@@ -113,6 +116,7 @@ async function searchView(query) {
   const points = ui.pointsFor === pointsFor ? null
     : (ui.pointsFor = pointsFor, api(`/api/v1/export/organisations.points.json?sort=updated&${exportQuery}`)
       .catch((e) => { ui.pointsFor = null; ui.mapNote.textContent = e.message; return { points: [] }; }));
+  const labels = vocabulary();
   let found;
   try {
     found = await api("/api/v1/organisations?" + apiQuery);
@@ -121,15 +125,21 @@ async function searchView(query) {
     ui.pointsFor = null;
     return;
   }
-  const v = await vocabulary();
+  const v = await labels;
   const pageNo = Number(query.get("page") || 1);
+  cursors.set(`${filters}#${pageNo}`, query.get("cursor") || "");
   ui.count.textContent = found.total === 1 ? t("resultsOne") : t("results", { n: number(found.total) });
   ui.results.replaceChildren(...found.items.map((r) => resultItem(r, v)));
   if (!found.items.length) ui.results.append(el("li", {}, t("none")));
   const from = (pageNo - 1) * PAGE + 1;
   ui.pager.replaceChildren(
     found.items.length ? el("span", {}, t("page", { from: number(from), to: number(from + found.items.length - 1), n: number(found.total) })) : "",
-    pageNo > 1 ? el("button", { type: "button", onclick: () => history.back() }, t("previous")) : "",
+    pageNo > 1 ? el("button", { type: "button", id: "previous", onclick: () => {
+      // Back to the page before when it was seen here; from a shared link, to the first.
+      const q = new URLSearchParams(filters); const back = cursors.get(`${filters}#${pageNo - 1}`);
+      if (back) { q.set("cursor", back); q.set("page", pageNo - 1); }
+      go("#/?" + q);
+    } }, t("previous")) : "",
     found.next_cursor ? el("button", { type: "button", id: "next", onclick: () => {
       const q = new URLSearchParams(query); q.set("cursor", found.next_cursor); q.set("page", pageNo + 1); go("#/?" + q);
     } }, t("next")) : "");
@@ -181,7 +191,7 @@ function renderFacets(facets, filters, v) {
     }
     return el("div", { class: "facet" }, el("label", { for: id }, t("facet_" + facet)), select);
   });
-  const names = { bbox: t("searchArea"), near: "near", member_of: t("f_member_of") };
+  const names = { bbox: t("searchArea"), near: t("near"), member_of: t("f_member_of") };
   const extra = Object.keys(names).filter((k) => filters.has(k)).map((k) =>
     el("button", { type: "button", class: "chip", onclick: () => go("#/?" + without(filters, k)) }, `${names[k]} ×`));
   box.replaceChildren(...selects, el("div", { class: "chips" }, ...chips, ...extra,
@@ -215,7 +225,7 @@ function buildSearch() {
     mapNote: el("p", { id: "map-note", class: "visually-hidden" }),
     map: null, markers: null, pointsFor: null,
   };
-  $("#main").replaceChildren(form, ui.facets,
+  $("#main").replaceChildren(el("h1", { class: "visually-hidden" }, t("homeTitle")), form, ui.facets,
     el("div", { class: "cols" },
       el("section", { class: "list", "aria-labelledby": "count" }, ui.count, ui.results, ui.pager, ui.downloads),
       el("section", { class: "mapcol" }, mapBox, searchArea, ui.mapNote)));
@@ -248,7 +258,9 @@ async function checked(rec, badge, kind, id) {
     if (body.location && "lat_e7" in body.location) body.location = { lat: body.location.lat_e7 / 1e7, lon: body.location.lon_e7 / 1e7 };
     return body;
   } catch (e) {
-    badge.className = "badge invalid"; badge.textContent = `${t("invalid")}: ${e.message}`;
+    // A browser without Ed25519 in WebCrypto cannot tell; it must not call the record forged.
+    if (e.name === "NotSupportedError") { badge.className = "badge pending"; badge.textContent = t("cannotCheck"); }
+    else { badge.className = "badge invalid"; badge.textContent = `${t("invalid")}: ${e.message}`; }
     return rec.body;
   }
 }
@@ -384,7 +396,7 @@ async function collabView(did, id) {
     el("p", { id: "verdict" }, verdictBadge(rec)),
     el("p", { id: "description" }, ...[withFallback(localized(b.description))].flat()),
     el("table", { class: "fields" }, el("tbody", {},
-      rowOf("f_type", b.type), rowOf("f_status", b.status && (has("st_" + b.status) ? t("st_" + b.status) : b.status)), rowOf("f_start", b.start), rowOf("f_end", b.end),
+      rowOf("f_type", b.type && (has("ct_" + b.type) ? t("ct_" + b.type) : b.type)), rowOf("f_status", b.status && (has("st_" + b.status) ? t("st_" + b.status) : b.status)), rowOf("f_start", b.start), rowOf("f_end", b.end),
       rowOf("f_themes", concepts(v, (b.themes || []).map((x) => (x.includes(":") ? x : "themes:" + x)))),
       rowOf("f_countries", (b.countries || []).map(countryName).join(", ")),
       rowOf("f_regions", (b.regions || []).map((r) => t("region_" + r)).join(", ")),
@@ -431,5 +443,6 @@ async function route() {
 }
 
 for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
+for (const e of document.querySelectorAll("[data-t-label]")) e.setAttribute("aria-label", t(e.dataset.tLabel));
 window.addEventListener("hashchange", route);
 status().then(route);

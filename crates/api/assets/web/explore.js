@@ -10,13 +10,16 @@ import { $, el, api, go, href, vocabulary, facetLabel } from "./app.js";
 const DIMENSIONS = ["direction", "level", "sector", "year", "network"];
 const FILTERS = ["type", "status", "theme", "country", "region", "author", "year", "confirmed"];
 const COLOURS = { "south-south": "#1b7837", "north-south": "#b35806", "north-north": "#2166ac", unknown: "#8c8c8c" };
+// Organisations by their country's region (Okabe–Ito's colours, told apart by colour-blind readers).
+const REGION_COLOURS = { africa: "#e69f00", mena: "#cc79a7", europe: "#0072b2", "north-america": "#56b4e9", "latin-america-caribbean": "#009e73", "asia-pacific": "#d55e00" };
+const NO_REGION = "#4a4a6a";
 const MOST = 10000;
 
 let cytoscapeLoaded = null;
 function loadCytoscape() {
   cytoscapeLoaded ||= new Promise((resolve, reject) => {
     const s = el("script", { src: "/assets/vendor/cytoscape/cytoscape.min.js" });
-    s.onload = resolve; s.onerror = () => reject(new Error("cytoscape did not load"));
+    s.onload = resolve; s.onerror = () => reject(new Error(t("graphFailed", { why: "cytoscape.min.js" })));
     document.head.append(s);
   });
   return cytoscapeLoaded;
@@ -50,7 +53,7 @@ export async function exploreView(query) {
   const [facets, stats] = await Promise.all([
     api("/api/v1/collaborations?" + facetsQuery),
     // Every dimension's counts come with any `by`; the page reads those, not the cross-table.
-    api(`/api/v1/stats/collaborations?by=direction&items=true&${filters}`),
+    api(`/api/v1/stats/collaborations?by=direction&items=${MOST}&${filters}`),
   ]);
   const north = stats.north;
   const selects = FILTERS.filter((f) => facets.facets[f]).map((facet) => {
@@ -72,15 +75,17 @@ export async function exploreView(query) {
       el("a", { href: `/api/v1/stats/collaborations?by=direction,level,sector,year&format=csv&${filters}`, download: "collaborations-stats.csv" }, t("downloadStats"))),
     el("div", { class: "dimensions" }, ...DIMENSIONS.map((d) => table(v, d, stats.dimensions[d] || [], stats.total))),
     el("h2", {}, t("graph")),
+    el("p", {}, t("colourNote")),
     legend(),
     graphBox);
-  await drawGraph(graphBox, stats.items.slice(0, MOST));
+  await drawGraph(graphBox, stats.items || []);
 }
 
 function legend() {
   return el("ul", { class: "legend", "aria-label": t("legend") },
     ...Object.entries(COLOURS).map(([k, c]) => el("li", {}, el("span", { class: "swatch", style: `background:${c}` }), `${t("collabNode")}: ${t(k)}`)),
-    el("li", {}, el("span", { class: "swatch round", style: "background:#4a4a6a" }), t("orgNode")));
+    ...Object.entries(REGION_COLOURS).map(([r, c]) => el("li", {}, el("span", { class: "swatch round", style: `background:${c}` }), t("regionNode", { region: t("region_" + r) }))),
+    el("li", {}, el("span", { class: "swatch round", style: `background:${NO_REGION}` }), t("otherRegion")));
 }
 
 async function drawGraph(box, items) {
@@ -98,7 +103,7 @@ async function drawGraph(box, items) {
   };
   for (const item of items) {
     const parties = item.parties.map((p) => {
-      if (!nodes.has(p.ref)) nodes.set(p.ref, { data: { id: p.ref, label: p.name || t("unnamed"), kind: "org" }, position: at(p.ref) });
+      if (!nodes.has(p.ref)) nodes.set(p.ref, { data: { id: p.ref, label: p.name || t("unnamed"), kind: "org", colour: REGION_COLOURS[p.regions?.[0]] || NO_REGION }, position: at(p.ref) });
       return nodes.get(p.ref);
     });
     const x = parties.reduce((s, p) => s + p.position.x, 0) / Math.max(parties.length, 1);
@@ -116,7 +121,7 @@ async function drawGraph(box, items) {
     textureOnViewport: nodes.size > 2000, hideEdgesOnViewport: nodes.size > 2000,
     style: [
       { selector: "node", style: { label: "data(label)", "font-size": 9, "min-zoomed-font-size": 8, "text-valign": "bottom", "text-margin-y": 2, color: "#222", "text-wrap": "ellipsis", "text-max-width": 120 } },
-      { selector: 'node[kind = "org"]', style: { "background-color": "#4a4a6a", width: 10, height: 10 } },
+      { selector: 'node[kind = "org"]', style: { "background-color": "data(colour)", width: 10, height: 10 } },
       { selector: 'node[kind = "collab"]', style: { "background-color": "data(colour)", shape: "diamond", width: 12, height: 12 } },
       { selector: "edge", style: { width: 1, "line-color": "#b9b9c9", "curve-style": "haystack", opacity: 0.7 } },
       { selector: "node:selected", style: { "border-width": 3, "border-color": "#000" } },

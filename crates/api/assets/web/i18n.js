@@ -5,6 +5,11 @@ export const LANGUAGES = { en: "English", fr: "Français", es: "Español", pt: "
 
 const T = {
   en: {
+    ct_partnership: "partnership", "ct_joint-project": "joint project", "ct_working-group": "working group", "ct_network-membership": "network membership", ct_event: "event", ct_exchange: "exchange", ct_funding: "funding", ct_research: "research",
+    mainNav: "Sections", near: "Near a point", footer: "Third-party files and licences", zoomIn: "Zoom in", zoomOut: "Zoom out",
+    cannotCheck: "signature not checked: this browser cannot verify Ed25519", graphFailed: "The graph could not be drawn: {why}",
+    regionNode: "Organisation in {region}", otherRegion: "Organisation, region not known", colourNote: "Organisations are coloured by their country's region, collaborations by direction.",
+    homeTitle: "Organisations of the social and solidarity economy", popupIn: "{country}",
     pages: "Pages of results",
     s_local: "local", s_regional: "regional", s_national: "national", s_continental: "continental", s_international: "international", s_global: "global", st_planned: "planned", st_active: "active", st_inactive: "inactive", st_dissolved: "dissolved", st_cancelled: "cancelled", st_completed: "completed",
     members: "Members ({n})", allMembers: "All members",
@@ -49,6 +54,11 @@ const T = {
     true: "yes", false: "no",
   },
   fr: {
+    ct_partnership: "partenariat", "ct_joint-project": "projet commun", "ct_working-group": "groupe de travail", "ct_network-membership": "adhésion à un réseau", ct_event: "événement", ct_exchange: "échange", ct_funding: "financement", ct_research: "recherche",
+    mainNav: "Rubriques", near: "Près d'un point", footer: "Fichiers de tiers et licences", zoomIn: "Zoomer", zoomOut: "Dézoomer",
+    cannotCheck: "signature non vérifiée : ce navigateur ne sait pas vérifier Ed25519", graphFailed: "Le graphe n'a pas pu être dessiné : {why}",
+    regionNode: "Organisation — {region}", otherRegion: "Organisation, région inconnue", colourNote: "Les organisations sont colorées selon la région de leur pays, les collaborations selon leur direction.",
+    homeTitle: "Organisations de l'économie sociale et solidaire", popupIn: "{country}",
     pages: "Pages de résultats",
     s_local: "locale", s_regional: "régionale", s_national: "nationale", s_continental: "continentale", s_international: "internationale", s_global: "mondiale", st_planned: "prévue", st_active: "active", st_inactive: "inactive", st_dissolved: "dissoute", st_cancelled: "annulée", st_completed: "achevée",
     members: "Membres ({n})", allMembers: "Tous les membres",
@@ -93,6 +103,11 @@ const T = {
     true: "oui", false: "non",
   },
   es: {
+    ct_partnership: "alianza", "ct_joint-project": "proyecto conjunto", "ct_working-group": "grupo de trabajo", "ct_network-membership": "afiliación a una red", ct_event: "evento", ct_exchange: "intercambio", ct_funding: "financiación", ct_research: "investigación",
+    mainNav: "Secciones", near: "Cerca de un punto", footer: "Archivos de terceros y licencias", zoomIn: "Acercar", zoomOut: "Alejar",
+    cannotCheck: "firma no comprobada: este navegador no sabe verificar Ed25519", graphFailed: "No se pudo dibujar el grafo: {why}",
+    regionNode: "Organización — {region}", otherRegion: "Organización, región desconocida", colourNote: "Las organizaciones se colorean según la región de su país, las colaboraciones según su dirección.",
+    homeTitle: "Organizaciones de la economía social y solidaria", popupIn: "{country}",
     pages: "Páginas de resultados",
     s_local: "local", s_regional: "regional", s_national: "nacional", s_continental: "continental", s_international: "internacional", s_global: "mundial", st_planned: "prevista", st_active: "activa", st_inactive: "inactiva", st_dissolved: "disuelta", st_cancelled: "cancelada", st_completed: "terminada",
     members: "Miembros ({n})", allMembers: "Todos los miembros",
@@ -137,6 +152,11 @@ const T = {
     true: "sí", false: "no",
   },
   pt: {
+    ct_partnership: "parceria", "ct_joint-project": "projeto conjunto", "ct_working-group": "grupo de trabalho", "ct_network-membership": "filiação a uma rede", ct_event: "evento", ct_exchange: "intercâmbio", ct_funding: "financiamento", ct_research: "pesquisa",
+    mainNav: "Secções", near: "Perto de um ponto", footer: "Arquivos de terceiros e licenças", zoomIn: "Aproximar", zoomOut: "Afastar",
+    cannotCheck: "assinatura não verificada: este navegador não sabe verificar Ed25519", graphFailed: "Não foi possível desenhar o grafo: {why}",
+    regionNode: "Organização — {region}", otherRegion: "Organização, região desconhecida", colourNote: "As organizações são coloridas pela região do seu país, as colaborações pela sua direção.",
+    homeTitle: "Organizações da economia social e solidária", popupIn: "{country}",
     pages: "Páginas de resultados",
     s_local: "local", s_regional: "regional", s_national: "nacional", s_continental: "continental", s_international: "internacional", s_global: "mundial", st_planned: "prevista", st_active: "ativa", st_inactive: "inativa", st_dissolved: "dissolvida", st_cancelled: "cancelada", st_completed: "concluída",
     members: "Membros ({n})", allMembers: "Todos os membros",

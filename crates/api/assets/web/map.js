@@ -3,7 +3,7 @@
 // the operator's tile server (web.tiles).
 
 /* global L, topojson */
-import { t } from "./i18n.js";
+import { t, countryName } from "./i18n.js";
 
 let world = null;
 const countries = async () => {
@@ -16,8 +16,9 @@ const countries = async () => {
 export async function worldMap(container, tiles, { small = false } = {}) {
   const map = L.map(container, {
     worldCopyJump: true, minZoom: 1, maxZoom: 18,
-    zoomControl: !small, scrollWheelZoom: !small, attributionControl: true,
+    zoomControl: false, scrollWheelZoom: !small, attributionControl: true,
   });
+  if (!small) L.control.zoom({ zoomInTitle: t("zoomIn"), zoomOutTitle: t("zoomOut") }).addTo(map);
   map.attributionControl.setPrefix(false);
   if (tiles) {
     L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: 18 }).addTo(map);
@@ -34,16 +35,23 @@ export async function worldMap(container, tiles, { small = false } = {}) {
 
 const dot = { radius: 6, color: "#7a1d16", weight: 1.5, fillColor: "#c0392b", fillOpacity: 0.9 };
 
-/** A popup's content: the name, a line of detail, and a link to the organisation's page. */
-function popup(name, href) {
+/** A popup's content: the name, its country, and a link to the organisation's page. */
+function popup({ title, country }, href) {
   const box = document.createElement("div");
   const strong = document.createElement("strong");
-  strong.textContent = name;
+  strong.textContent = title;
+  box.append(strong, document.createElement("br"));
+  if (country) {
+    const where = document.createElement("span");
+    where.className = "popup-where";
+    where.textContent = countryName(country);
+    box.append(where, document.createElement("br"));
+  }
   const link = document.createElement("a");
   link.href = href;
   link.textContent = t("open");
   link.className = "popup-link";
-  box.append(strong, document.createElement("br"), link);
+  box.append(link);
   return box;
 }
 
@@ -57,16 +65,17 @@ export function clusters(map, points, href) {
   const byAddress = new Map();
   const markers = new Array(points.length);
   for (let i = 0; i < points.length; i++) {
-    const [lat, lon, address, name] = points[i];
+    const [lat, lon, address, name, country] = points[i];
     const m = L.circleMarker([lat, lon], dot);
     m.options.title = name;
     m.options.address = address;
+    m.options.country = country;
     byAddress.set(address, m);
     markers[i] = m;
   }
   layer.on("click", (e) => {
     const m = e.layer;
-    if (!m.getPopup()) m.bindPopup(popup(m.options.title, href(m.options.address)));
+    if (!m.getPopup()) m.bindPopup(popup(m.options, href(m.options.address)));
     m.openPopup();
   });
   layer.addLayers(markers);
@@ -76,7 +85,7 @@ export function clusters(map, points, href) {
     show(address) {
       const m = byAddress.get(address);
       if (!m) return;
-      if (!m.getPopup()) m.bindPopup(popup(m.options.title, href(m.options.address)));
+      if (!m.getPopup()) m.bindPopup(popup(m.options, href(m.options.address)));
       layer.zoomToShowLayer(m, () => m.openPopup());
     },
   };
