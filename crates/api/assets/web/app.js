@@ -427,6 +427,9 @@ async function route() {
   for (const a of document.querySelectorAll("#nav a")) a.setAttribute("aria-current", a.dataset.view === (parts[0] === "explore" ? "explore" : "organisations") ? "page" : "false");
   document.body.dataset.ready = "no";
   routing = routing.then(async () => {
+    // A view asked for while another was drawn is passed over when a newer one followed it
+    // (typing queues a search per pause; only the last is wanted).
+    if (generation !== latest) return;
     if (parts[0] !== undefined && parts[0] !== "" && searchUi) { searchUi.map?.remove(); searchUi = null; }
     if (parts[0] === "org" && parts.length === 3) await orgView(parts[1], parts[2]);
     else if (parts[0] === "collab" && parts.length === 3) await collabView(parts[1], parts[2]);
