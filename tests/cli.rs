@@ -102,3 +102,37 @@ fn an_independent_verifier_accepts_the_vectors() {
         stdout(&out)
     );
 }
+
+/// The key-event vectors: the independent verifier checks each event and resolves them to
+/// the key history the file states (docs/protocol.md §9); an altered event fails it.
+#[test]
+fn an_independent_verifier_resolves_the_key_events() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let verify = |path: &str| {
+        Command::new("python3")
+            .current_dir(root)
+            .args(["tests/verify_records.py", path])
+            .output()
+            .expect("python3 runs")
+    };
+    let out = verify("tests/vectors/key-events.json");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("6 passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The recovery that took effect, said to have been cancelled instead.
+    let mut vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/tests/vectors/key-events.json")).unwrap(),
+    )
+    .unwrap();
+    vectors["state"]["keys"].as_array_mut().unwrap().pop();
+    let dir = tempfile::tempdir().unwrap();
+    let altered = dir.path().join("altered.json");
+    std::fs::write(&altered, vectors.to_string()).unwrap();
+    let out = verify(altered.to_str().unwrap());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("the key state"), "{}", stderr(&out));
+}

@@ -8,6 +8,8 @@
 //! Layout:
 //! - [`cbor`]: the canonical encoder and the decoder that accepts nothing else;
 //! - [`key`]: author keys and their `did:key` form;
+//! - [`identity`]: identities that outlive their keys: key events and the key state they
+//!   resolve to;
 //! - [`record`]: kinds, ids, addresses, hashes, signing, decoding, the JSON form;
 //! - [`body`]: the typed bodies of each kind and their validation;
 //! - [`vocab`]: country, language and ESSGLOBAL code lists, shipped as data;
@@ -16,6 +18,7 @@
 
 pub mod body;
 pub mod cbor;
+pub mod identity;
 pub mod key;
 pub mod merge;
 pub mod record;

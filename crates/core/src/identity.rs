@@ -1,0 +1,1376 @@
+//! Identities that outlive their keys: key events, and the key state a set of them comes to.
+//!
+//! A `did:maillage` identity is the SHA-256 of its inception event, which names the first
+//! signing key and commits to the next one by its hash (pre-rotation): a thief of the
+//! signing key cannot rotate it. A rotation reveals the committed key, is signed by it and
+//! commits to the one after. A recovery, for an identity that lost both keys, is
+//! countersigned by a threshold of the guardians the identity named; it installs its key once
+//! a contest window has passed, unless the key it replaces cancelled it within the window.
+//! A `did:key` is an identity of one key that never rotates.
+//!
+//! [`resolve`] turns the events known of an identity into its [`State`]: the same on every
+//! node that holds the same events, whatever order they came in (`docs/protocol.md` §9).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use ciborium::Value;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+
+use crate::record::{Hash, MAX_INTEGER};
+use crate::{Author, Error, cbor};
+
+/// Domain separation: a key event's signature is valid nowhere else.
+pub const CONTEXT: &[u8; 22] = b"maillage-key-event-v1:";
+/// Largest encoded key event, in bytes.
+pub const MAX_EVENT: usize = 8 * 1024;
+/// Most guardians an identity names.
+pub const MAX_GUARDIANS: usize = 16;
+const DID_PREFIX: &str = "did:maillage:z";
+
+/// Who signs: a key that never changes (`did:key`), or a log of key events (`did:maillage`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Identity {
+    Key(Author),
+    /// The SHA-256 of the identity's inception event, unsigned.
+    Log([u8; 32]),
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identity::Key(author) => write!(f, "{author}"),
+            Identity::Log(digest) => {
+                write!(f, "{DID_PREFIX}{}", bs58::encode(digest).into_string())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identity({self})")
+    }
+}
+
+impl FromStr for Identity {
+    type Err = Error;
+
+    fn from_str(did: &str) -> Result<Self, Error> {
+        let Some(encoded) = did.strip_prefix(DID_PREFIX) else {
+            return did.parse().map(Identity::Key).map_err(|_| {
+                Error::Key(format!(
+                    "`{did}` is not an identity: a did:key:z6Mk… or a did:maillage:z…"
+                ))
+            });
+        };
+        bs58::decode(encoded)
+            .into_vec()
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(Identity::Log)
+            .ok_or_else(|| {
+                Error::Key(format!(
+                    "`{did}` is not a did:maillage: base58btc of a 32-byte SHA-256 follows `did:maillage:z`"
+                ))
+            })
+    }
+}
+
+/// What an identity's next key is committed to: the SHA-256 of its 32 public-key bytes.
+pub fn commitment(next: &VerifyingKey) -> [u8; 32] {
+    Sha256::digest(next.as_bytes()).into()
+}
+
+/// The networks that can recover an identity: `threshold` of them countersign a recovery,
+/// which takes effect `window` milliseconds after its time unless it is cancelled first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Guardians {
+    pub members: Vec<Identity>,
+    pub threshold: u64,
+    pub window: u64,
+}
+
+/// What a key event does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// The first event: the first key, the next one's commitment, the guardians if any.
+    Inception {
+        key: Author,
+        next: [u8; 32],
+        guardians: Option<Guardians>,
+    },
+    /// Signed by `key`, which the previous establishment committed to. `void_from`: the
+    /// previous key's records signed at or after this time are void (it leaked).
+    Rotation {
+        key: Author,
+        next: [u8; 32],
+        guardians: Option<Guardians>,
+        void_from: Option<u64>,
+    },
+    /// Signed by `key` and countersigned by guardians: both keys were lost.
+    Recovery {
+        key: Author,
+        next: [u8; 32],
+        countersigned: Vec<(Identity, Signature)>,
+    },
+    /// Signed by the key a recovery would replace: the recovery is void.
+    Cancellation { recovery: Hash },
+}
+
+impl Change {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Change::Inception { .. } => "inception",
+            Change::Rotation { .. } => "rotation",
+            Change::Recovery { .. } => "recovery",
+            Change::Cancellation { .. } => "cancellation",
+        }
+    }
+}
+
+/// One signed key event of a `did:maillage` identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub identity: Identity,
+    /// Its place in the identity's log: 0 for the inception; a cancellation has the place
+    /// of the recovery it cancels.
+    pub n: u64,
+    /// The hash of the event at `n - 1` (none for the inception).
+    pub prior: Option<Hash>,
+    /// The signer's clock, ms since the Unix epoch: it orders a recovery's window.
+    pub time: u64,
+    pub change: Change,
+    sig: Signature,
+    unsigned: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+fn bytes(b: &[u8]) -> Value {
+    Value::Bytes(b.to_vec())
+}
+
+fn field(name: &str, problem: impl Into<String>) -> Error {
+    Error::Field {
+        field: name.into(),
+        problem: problem.into(),
+    }
+}
+
+impl Event {
+    /// A new identity: its first key signs, `next` is the key it will rotate to.
+    pub fn incept(
+        key: &SigningKey,
+        next: &VerifyingKey,
+        guardians: Option<Guardians>,
+        time: u64,
+    ) -> Result<Event, Error> {
+        let change = Change::Inception {
+            key: Author::from(key),
+            next: commitment(next),
+            guardians,
+        };
+        Self::sign(None, 0, None, time, change, key)
+    }
+
+    /// Rotates `state` to `key`, the key it committed to, committing to `next`.
+    pub fn rotate(
+        state: &State,
+        key: &SigningKey,
+        next: &VerifyingKey,
+        void_from: Option<u64>,
+        guardians: Option<Guardians>,
+        time: u64,
+    ) -> Result<Event, Error> {
+        let change = Change::Rotation {
+            key: Author::from(key),
+            next: commitment(next),
+            guardians,
+            void_from,
+        };
+        Self::sign(
+            Some(state.identity),
+            state.n + 1,
+            Some(state.head),
+            time,
+            change,
+            key,
+        )
+    }
+
+    /// A recovery of `state` to `key`, still to be countersigned by its guardians.
+    pub fn recover(
+        state: &State,
+        key: &SigningKey,
+        next: &VerifyingKey,
+        time: u64,
+    ) -> Result<Event, Error> {
+        let change = Change::Recovery {
+            key: Author::from(key),
+            next: commitment(next),
+            countersigned: vec![],
+        };
+        Self::sign(
+            Some(state.identity),
+            state.n + 1,
+            Some(state.head),
+            time,
+            change,
+            key,
+        )
+    }
+
+    /// This recovery, countersigned by `guardian` with its key `key`.
+    pub fn countersign(&self, guardian: Identity, key: &SigningKey) -> Result<Event, Error> {
+        let Change::Recovery {
+            key: new,
+            next,
+            countersigned,
+        } = &self.change
+        else {
+            return Err(field("type", "only a recovery is countersigned"));
+        };
+        let mut countersigned = countersigned.clone();
+        countersigned.retain(|(g, _)| *g != guardian);
+        countersigned.push((guardian, key.sign(&self.message())));
+        countersigned.sort_by_key(|(g, _)| g.to_string());
+        let change = Change::Recovery {
+            key: *new,
+            next: *next,
+            countersigned,
+        };
+        Self::assemble(
+            self.identity,
+            self.n,
+            self.prior,
+            self.time,
+            change,
+            self.sig,
+        )
+    }
+
+    /// Cancels `recovery`, signed by `current`, the key the recovery would replace.
+    pub fn cancel(recovery: &Event, current: &SigningKey, time: u64) -> Result<Event, Error> {
+        let change = Change::Cancellation {
+            recovery: recovery.hash(),
+        };
+        Self::sign(
+            Some(recovery.identity),
+            recovery.n,
+            recovery.prior,
+            time,
+            change,
+            current,
+        )
+    }
+
+    fn sign(
+        identity: Option<Identity>,
+        n: u64,
+        prior: Option<Hash>,
+        time: u64,
+        change: Change,
+        key: &SigningKey,
+    ) -> Result<Event, Error> {
+        let unsigned = cbor::encode(&Value::Map(entries(identity, n, prior, time, &change)))?;
+        let sig = key.sign(&[CONTEXT.as_slice(), &unsigned].concat());
+        let identity = identity.unwrap_or_else(|| Identity::Log(Sha256::digest(&unsigned).into()));
+        Self::assemble(identity, n, prior, time, change, sig)
+    }
+
+    fn assemble(
+        identity: Identity,
+        n: u64,
+        prior: Option<Hash>,
+        time: u64,
+        change: Change,
+        sig: Signature,
+    ) -> Result<Event, Error> {
+        let named = (n > 0).then_some(identity);
+        let mut map = entries(named, n, prior, time, &change);
+        let unsigned = cbor::encode(&Value::Map(map.clone()))?;
+        map.push((text("sig"), bytes(&sig.to_bytes())));
+        if let Change::Recovery { countersigned, .. } = &change
+            && !countersigned.is_empty()
+        {
+            let signatures = countersigned
+                .iter()
+                .map(|(g, s)| Value::Array(vec![text(&g.to_string()), bytes(&s.to_bytes())]))
+                .collect();
+            map.push((text("countersigned"), Value::Array(signatures)));
+        }
+        let encoded = cbor::encode(&Value::Map(map))?;
+        // Decoding checks every rule once, for events made here as for those received.
+        let event = Event::decode(&encoded)?;
+        debug_assert_eq!(event.unsigned, unsigned);
+        Ok(event)
+    }
+
+    /// Decodes a key event and checks everything that needs no other event: the fields,
+    /// and the signature of the key it installs (a cancellation's key is the state's).
+    pub fn decode(encoded: &[u8]) -> Result<Event, Error> {
+        if encoded.len() > MAX_EVENT {
+            return Err(Error::TooLarge {
+                size: encoded.len(),
+            });
+        }
+        let mut fields: std::collections::BTreeMap<String, Value> = Default::default();
+        let mut kept = vec![];
+        for entry in cbor::decode_map(encoded, "a key event")? {
+            let Value::Text(name) = entry.key else {
+                return Err(Error::Malformed("a key event's keys are text".into()));
+            };
+            if name != "sig" && name != "countersigned" {
+                kept.push((text(&name), entry.value.clone()));
+            }
+            fields.insert(name, entry.value);
+        }
+        let unsigned = cbor::encode(&Value::Map(kept))?;
+        let mut take = |name: &str| fields.remove(name);
+        let uint = |name: &str, v: Option<Value>| -> Result<Option<u64>, Error> {
+            v.map(|v| match v {
+                Value::Integer(i) => u64::try_from(i)
+                    .ok()
+                    .filter(|n| *n <= MAX_INTEGER)
+                    .ok_or_else(|| {
+                        field(name, format!("is an unsigned integer up to {MAX_INTEGER}"))
+                    }),
+                _ => Err(field(name, "is an unsigned integer")),
+            })
+            .transpose()
+        };
+        let fixed = |name: &str, v: Option<Value>| -> Result<Option<[u8; 32]>, Error> {
+            v.map(|v| match v {
+                Value::Bytes(b) => <[u8; 32]>::try_from(b).map_err(|_| field(name, "is 32 bytes")),
+                _ => Err(field(name, "is a byte string")),
+            })
+            .transpose()
+        };
+        let required = |name: &str| field(name, "is missing");
+        if uint("v", take("v"))? != Some(1) {
+            return Err(field("v", "is 1, the only key event format"));
+        }
+        let kind = match take("type") {
+            Some(Value::Text(t)) => t,
+            _ => {
+                return Err(field(
+                    "type",
+                    "is inception, rotation, recovery or cancellation",
+                ));
+            }
+        };
+        let n = uint("n", take("n"))?.ok_or_else(|| required("n"))?;
+        let time = uint("time", take("time"))?.ok_or_else(|| required("time"))?;
+        let prior = fixed("prior", take("prior"))?.map(Hash);
+        let identity = match take("identity") {
+            Some(Value::Text(did)) => Some(did.parse::<Identity>()?),
+            Some(_) => return Err(field("identity", "is a did")),
+            None => None,
+        };
+        let key = fixed("key", take("key"))?
+            .map(|k| Author::from_bytes(&k))
+            .transpose()?;
+        let next = fixed("next", take("next"))?;
+        let guardians = match (
+            take("guardians"),
+            uint("threshold", take("threshold"))?,
+            uint("window", take("window"))?,
+        ) {
+            (None, None, None) => None,
+            (Some(Value::Array(members)), Some(threshold), Some(window)) => {
+                let members = members
+                    .into_iter()
+                    .map(|m| match m {
+                        Value::Text(did) => did.parse::<Identity>(),
+                        _ => Err(field("guardians", "are dids")),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let distinct: BTreeSet<String> = members.iter().map(|m| m.to_string()).collect();
+                if distinct.len() != members.len() || members.len() > MAX_GUARDIANS {
+                    return Err(field(
+                        "guardians",
+                        format!("are at most {MAX_GUARDIANS} distinct dids"),
+                    ));
+                }
+                if threshold == 0 || threshold as usize > members.len() {
+                    return Err(field(
+                        "threshold",
+                        "is between 1 and the number of guardians",
+                    ));
+                }
+                Some(Guardians {
+                    members,
+                    threshold,
+                    window,
+                })
+            }
+            _ => {
+                return Err(field(
+                    "guardians",
+                    "come with a threshold and a window, all three or none",
+                ));
+            }
+        };
+        let void_from = uint("void_from", take("void_from"))?;
+        let recovery = fixed("recovery", take("recovery"))?.map(Hash);
+        let countersigned = match take("countersigned") {
+            None => vec![],
+            Some(Value::Array(pairs)) if !pairs.is_empty() => pairs
+                .into_iter()
+                .map(|pair| match pair {
+                    Value::Array(p) => match <[Value; 2]>::try_from(p) {
+                        Ok([Value::Text(did), Value::Bytes(sig)]) => Ok((
+                            did.parse::<Identity>()?,
+                            <[u8; 64]>::try_from(sig)
+                                .map(|s| Signature::from_bytes(&s))
+                                .map_err(|_| field("countersigned", "signatures are 64 bytes"))?,
+                        )),
+                        _ => Err(field("countersigned", "holds [did, signature] pairs")),
+                    },
+                    _ => Err(field("countersigned", "holds [did, signature] pairs")),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(_) => return Err(field("countersigned", "is a non-empty array")),
+        };
+        let sig = match take("sig") {
+            Some(Value::Bytes(b)) => <[u8; 64]>::try_from(b)
+                .map(|s| Signature::from_bytes(&s))
+                .map_err(|_| field("sig", "is 64 bytes"))?,
+            _ => return Err(required("sig")),
+        };
+        if let Some(extra) = fields.keys().next() {
+            return Err(field(extra, "is not a key event field"));
+        }
+        let sorted = countersigned
+            .windows(2)
+            .all(|w| w[0].0.to_string() < w[1].0.to_string());
+        if !sorted {
+            return Err(field(
+                "countersigned",
+                "lists each guardian once, in order of their dids",
+            ));
+        }
+        let unexpected = |name: &str, present: bool| {
+            if present {
+                Err(field(name, format!("has no place in a {kind}")))
+            } else {
+                Ok(())
+            }
+        };
+        let change = match kind.as_str() {
+            "inception" => {
+                unexpected("void_from", void_from.is_some())?;
+                unexpected("recovery", recovery.is_some())?;
+                unexpected("countersigned", !countersigned.is_empty())?;
+                Change::Inception {
+                    key: key.ok_or_else(|| required("key"))?,
+                    next: next.ok_or_else(|| required("next"))?,
+                    guardians,
+                }
+            }
+            "rotation" => {
+                unexpected("recovery", recovery.is_some())?;
+                unexpected("countersigned", !countersigned.is_empty())?;
+                if void_from.is_some_and(|v| v > time) {
+                    return Err(field("void_from", "is at or before the rotation's time"));
+                }
+                Change::Rotation {
+                    key: key.ok_or_else(|| required("key"))?,
+                    next: next.ok_or_else(|| required("next"))?,
+                    guardians,
+                    void_from,
+                }
+            }
+            "recovery" => {
+                unexpected("void_from", void_from.is_some())?;
+                unexpected("recovery", recovery.is_some())?;
+                unexpected("guardians", guardians.is_some())?;
+                Change::Recovery {
+                    key: key.ok_or_else(|| required("key"))?,
+                    next: next.ok_or_else(|| required("next"))?,
+                    countersigned,
+                }
+            }
+            "cancellation" => {
+                for (name, present) in [
+                    ("key", key.is_some()),
+                    ("next", next.is_some()),
+                    ("guardians", guardians.is_some()),
+                    ("void_from", void_from.is_some()),
+                    ("countersigned", !countersigned.is_empty()),
+                ] {
+                    unexpected(name, present)?;
+                }
+                Change::Cancellation {
+                    recovery: recovery.ok_or_else(|| required("recovery"))?,
+                }
+            }
+            other => {
+                return Err(field(
+                    "type",
+                    format!("`{other}` is not inception, rotation, recovery or cancellation"),
+                ));
+            }
+        };
+        let identity = match (&change, identity, prior) {
+            (Change::Inception { .. }, None, None) if n == 0 => {
+                Identity::Log(Sha256::digest(&unsigned).into())
+            }
+            (Change::Inception { .. }, ..) => {
+                return Err(field(
+                    "n",
+                    "an inception is at 0, with no identity and no prior",
+                ));
+            }
+            (_, Some(identity @ Identity::Log(_)), Some(_)) if n > 0 => identity,
+            _ => {
+                return Err(field(
+                    "identity",
+                    "every event after the inception names its did:maillage, its place n ≥ 1 and its prior",
+                ));
+            }
+        };
+        if let Change::Inception {
+            guardians: Some(g), ..
+        }
+        | Change::Rotation {
+            guardians: Some(g), ..
+        } = &change
+            && g.members.contains(&identity)
+        {
+            return Err(field("guardians", "do not include the identity itself"));
+        }
+        let event = Event {
+            identity,
+            n,
+            prior,
+            time,
+            change,
+            sig,
+            unsigned,
+            bytes: encoded.to_vec(),
+        };
+        if let Some(key) = event.installs() {
+            key.verifying_key()
+                .verify_strict(&event.message(), &event.sig)
+                .map_err(|_| Error::Signature)?;
+        }
+        Ok(event)
+    }
+
+    /// The key this event establishes, if it is an establishment event.
+    pub fn installs(&self) -> Option<&Author> {
+        match &self.change {
+            Change::Inception { key, .. }
+            | Change::Rotation { key, .. }
+            | Change::Recovery { key, .. } => Some(key),
+            Change::Cancellation { .. } => None,
+        }
+    }
+
+    fn next(&self) -> Option<&[u8; 32]> {
+        match &self.change {
+            Change::Inception { next, .. }
+            | Change::Rotation { next, .. }
+            | Change::Recovery { next, .. } => Some(next),
+            Change::Cancellation { .. } => None,
+        }
+    }
+
+    /// What every signature of this event covers.
+    fn message(&self) -> Vec<u8> {
+        [CONTEXT.as_slice(), &self.unsigned].concat()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn unsigned_bytes(&self) -> &[u8] {
+        &self.unsigned
+    }
+
+    pub fn sig(&self) -> &Signature {
+        &self.sig
+    }
+
+    pub fn hash(&self) -> Hash {
+        Hash::of(&self.bytes)
+    }
+}
+
+fn entries(
+    identity: Option<Identity>,
+    n: u64,
+    prior: Option<Hash>,
+    time: u64,
+    change: &Change,
+) -> Vec<(Value, Value)> {
+    let mut map = vec![
+        (text("v"), Value::Integer(1.into())),
+        (text("type"), text(change.name())),
+        (text("n"), Value::Integer(n.into())),
+        (text("time"), Value::Integer(time.into())),
+    ];
+    if let Some(identity) = identity {
+        map.push((text("identity"), text(&identity.to_string())));
+    }
+    if let Some(prior) = prior {
+        map.push((text("prior"), bytes(&prior.0)));
+    }
+    let guardians = |map: &mut Vec<(Value, Value)>, g: &Option<Guardians>| {
+        if let Some(g) = g {
+            let members = g.members.iter().map(|m| text(&m.to_string())).collect();
+            map.push((text("guardians"), Value::Array(members)));
+            map.push((text("threshold"), Value::Integer(g.threshold.into())));
+            map.push((text("window"), Value::Integer(g.window.into())));
+        }
+    };
+    match change {
+        Change::Inception {
+            key,
+            next,
+            guardians: g,
+        } => {
+            map.push((text("key"), bytes(&key.to_bytes())));
+            map.push((text("next"), bytes(next)));
+            guardians(&mut map, g);
+        }
+        Change::Rotation {
+            key,
+            next,
+            guardians: g,
+            void_from,
+        } => {
+            map.push((text("key"), bytes(&key.to_bytes())));
+            map.push((text("next"), bytes(next)));
+            guardians(&mut map, g);
+            if let Some(v) = void_from {
+                map.push((text("void_from"), Value::Integer((*v).into())));
+            }
+        }
+        Change::Recovery { key, next, .. } => {
+            map.push((text("key"), bytes(&key.to_bytes())));
+            map.push((text("next"), bytes(next)));
+        }
+        Change::Cancellation { recovery } => {
+            map.push((text("recovery"), bytes(&recovery.0)));
+        }
+    }
+    map
+}
+
+/// A key an identity signed with, from the event that established it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Establishment {
+    pub n: u64,
+    pub key: Author,
+    pub time: u64,
+    /// `inception`, `rotation` or `recovery`.
+    pub how: &'static str,
+    pub hash: Hash,
+    /// This key's records signed at or after this time are void: the time of the event that
+    /// replaced it, or earlier where that rotation said the key had leaked.
+    pub void_from: Option<u64>,
+}
+
+/// A recovery countersigned enough, waiting for its window to pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub hash: Hash,
+    pub key: Author,
+    pub by: Vec<Identity>,
+    pub effective: u64,
+}
+
+/// Where an identity's keys stand, given the events known of it and the time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    pub identity: Identity,
+    /// Every key it signed with, oldest first; the last is the current one.
+    pub keys: Vec<Establishment>,
+    /// The place and hash of the last event of the log.
+    pub n: u64,
+    pub head: Hash,
+    pub next: Option<[u8; 32]>,
+    pub guardians: Option<Guardians>,
+    pub pending: Option<Pending>,
+    /// Recoveries cancelled by the key they would have replaced.
+    pub cancelled: Vec<Hash>,
+    /// Places where the log forked: two valid events of one kind (the lower hash holds).
+    pub forks: Vec<u64>,
+    /// Events that do not count, and why.
+    pub ignored: Vec<(Hash, String)>,
+}
+
+/// Why a record cannot be taken as signed by an identity.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{identity} established no key at {n}")]
+    NoKey { identity: String, n: u64 },
+    #[error(
+        "signed at {time} with the key {identity} established at {n}, which was replaced or void from {void_from}"
+    )]
+    Void {
+        identity: String,
+        n: u64,
+        time: u64,
+        void_from: u64,
+    },
+}
+
+impl State {
+    /// The key now in use.
+    pub fn current(&self) -> &Establishment {
+        self.keys
+            .last()
+            .expect("a state holds at least the inception's key")
+    }
+
+    /// The key that signs a record of this identity dated `time` and made under the key
+    /// established at `n`, if such a record is acceptable.
+    pub fn signer(&self, n: u64, time: u64) -> Result<&Author, Refusal> {
+        let e = self
+            .keys
+            .iter()
+            .find(|e| e.n == n)
+            .ok_or_else(|| Refusal::NoKey {
+                identity: self.identity.to_string(),
+                n,
+            })?;
+        match e.void_from {
+            Some(void_from) if time >= void_from => Err(Refusal::Void {
+                identity: self.identity.to_string(),
+                n,
+                time,
+                void_from,
+            }),
+            _ => Ok(&e.key),
+        }
+    }
+
+    /// The key this identity signed with at `time`, as a guardian's countersignature is
+    /// checked: the last established at or before it.
+    pub fn key_at(&self, time: u64) -> Option<&Author> {
+        self.keys
+            .iter()
+            .rev()
+            .find(|e| e.time <= time)
+            .map(|e| &e.key)
+    }
+
+    fn establish(&mut self, event: &Event, how: &'static str, void_from: Option<u64>) {
+        let key = *event
+            .installs()
+            .expect("an establishment event installs a key");
+        if let Some(last) = self.keys.last_mut() {
+            last.void_from = Some(void_from.unwrap_or(event.time).min(event.time));
+        }
+        self.keys.push(Establishment {
+            n: event.n,
+            key,
+            time: event.time,
+            how,
+            hash: event.hash(),
+            void_from: None,
+        });
+        self.n = event.n;
+        self.head = event.hash();
+        self.next = event.next().copied();
+        if let Change::Inception {
+            guardians: Some(g), ..
+        }
+        | Change::Rotation {
+            guardians: Some(g), ..
+        } = &event.change
+        {
+            self.guardians = Some(g.clone());
+        }
+    }
+}
+
+/// Why an identity has no state.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unresolved {
+    #[error("no inception event of {0} is known")]
+    NoInception(String),
+}
+
+/// The key state of `identity` from the events known of it (others are passed over), at
+/// `now`. `guardian_key(guardian, time)` is the key a guardian signed with at `time`, from
+/// its own state; none when its events are not known here.
+pub fn resolve(
+    identity: Identity,
+    events: &[Event],
+    now: u64,
+    guardian_key: &dyn Fn(&Identity, u64) -> Option<Author>,
+) -> Result<State, Unresolved> {
+    if let Identity::Key(author) = identity {
+        return Ok(State {
+            identity,
+            keys: vec![Establishment {
+                n: 0,
+                key: author,
+                time: 0,
+                how: "did:key",
+                hash: Hash([0; 32]),
+                void_from: None,
+            }],
+            n: 0,
+            head: Hash([0; 32]),
+            next: None,
+            guardians: None,
+            pending: None,
+            cancelled: vec![],
+            forks: vec![],
+            ignored: vec![],
+        });
+    }
+    let ours: Vec<&Event> = events.iter().filter(|e| e.identity == identity).collect();
+    // One inception content, one hash: two inceptions of one identity are the same bytes.
+    let inception = ours
+        .iter()
+        .find(|e| e.n == 0)
+        .ok_or_else(|| Unresolved::NoInception(identity.to_string()))?;
+    let mut state = State {
+        identity,
+        keys: vec![],
+        n: 0,
+        head: inception.hash(),
+        next: None,
+        guardians: None,
+        pending: None,
+        cancelled: vec![],
+        forks: vec![],
+        ignored: vec![],
+    };
+    state.establish(inception, "inception", None);
+    loop {
+        let at: Vec<&Event> = ours
+            .iter()
+            .copied()
+            .filter(|e| e.n == state.n + 1 && e.prior == Some(state.head))
+            .collect();
+        if at.is_empty() {
+            break;
+        }
+        let head_time = state.current().time;
+        let mut valid_rotations = vec![];
+        let mut recoveries = vec![];
+        let mut cancellations = vec![];
+        for e in &at {
+            match &e.change {
+                Change::Rotation { key, .. } => match why_not_rotation(&state, e, key) {
+                    None => valid_rotations.push(*e),
+                    Some(why) => state.ignored.push((e.hash(), why)),
+                },
+                Change::Recovery { .. } => match why_not_recovery(&state, e, guardian_key) {
+                    None => recoveries.push(*e),
+                    Some(why) => state.ignored.push((e.hash(), why)),
+                },
+                Change::Cancellation { .. } => {
+                    let signed = state
+                        .current()
+                        .key
+                        .verifying_key()
+                        .verify_strict(&e.message(), e.sig())
+                        .is_ok();
+                    if signed {
+                        cancellations.push(*e);
+                    } else {
+                        state.ignored.push((
+                            e.hash(),
+                            "a cancellation not signed by the key the recovery would replace"
+                                .into(),
+                        ));
+                    }
+                }
+                Change::Inception { .. } => {}
+            }
+        }
+        let window = state.guardians.as_ref().map_or(0, |g| g.window);
+        // A recovery followed, once its window had passed, by a rotation to the key it
+        // committed to is sealed: nothing can undo it any more.
+        let sealed = |r: &Event| {
+            ours.iter().any(|e| {
+                e.n == r.n + 1
+                    && e.prior == Some(r.hash())
+                    && e.time >= r.time.saturating_add(window)
+                    && matches!(&e.change, Change::Rotation { key, .. } if Some(&commitment(key.verifying_key())) == r.next())
+            })
+        };
+        let (sealed_recoveries, open): (Vec<&Event>, Vec<&Event>) = recoveries
+            .into_iter()
+            .partition(|r| sealed(r) && now >= r.time.saturating_add(window));
+        let mut open_recoveries = vec![];
+        for r in open {
+            let cancelled = cancellations.iter().any(|c| {
+                matches!(c.change, Change::Cancellation { recovery } if recovery == r.hash())
+                    && c.time <= r.time.saturating_add(window)
+            });
+            if cancelled {
+                state.cancelled.push(r.hash());
+            } else {
+                open_recoveries.push(r);
+            }
+        }
+        let fork = |state: &mut State, n: usize| {
+            if n > 1 {
+                state.forks.push(state.n + 1);
+            }
+        };
+        if let Some(r) = lowest(&sealed_recoveries) {
+            fork(&mut state, sealed_recoveries.len());
+            state.establish(r, "recovery", None);
+        } else if let Some(rot) = lowest(&valid_rotations) {
+            // The committed key outranks the guardians: its holder never lost control.
+            fork(&mut state, valid_rotations.len());
+            let void_from = match rot.change {
+                Change::Rotation { void_from, .. } => void_from,
+                _ => None,
+            };
+            state.establish(rot, "rotation", void_from);
+        } else if let Some(r) = lowest(&open_recoveries) {
+            fork(&mut state, open_recoveries.len());
+            let effective = r.time.saturating_add(window);
+            if now >= effective {
+                state.establish(r, "recovery", None);
+            } else {
+                let by = match &r.change {
+                    Change::Recovery { countersigned, .. } => {
+                        countersigned.iter().map(|(g, _)| *g).collect()
+                    }
+                    _ => vec![],
+                };
+                state.pending = Some(Pending {
+                    hash: r.hash(),
+                    key: *r.installs().expect("a recovery installs a key"),
+                    by,
+                    effective,
+                });
+                break;
+            }
+        } else {
+            break;
+        }
+        debug_assert!(state.current().time >= head_time);
+    }
+    Ok(state)
+}
+
+/// Of several valid events at one place, the one every node keeps.
+fn lowest<'a>(events: &[&'a Event]) -> Option<&'a Event> {
+    events.iter().copied().min_by_key(|e| e.hash())
+}
+
+fn why_not_rotation(state: &State, e: &Event, key: &Author) -> Option<String> {
+    if state.next != Some(commitment(key.verifying_key())) {
+        return Some("a rotation to a key the log did not commit to".into());
+    }
+    if e.time < state.current().time {
+        return Some("a rotation dated before the event it follows".into());
+    }
+    None
+}
+
+fn why_not_recovery(
+    state: &State,
+    e: &Event,
+    guardian_key: &dyn Fn(&Identity, u64) -> Option<Author>,
+) -> Option<String> {
+    let Some(guardians) = &state.guardians else {
+        return Some("a recovery of an identity that named no guardians".into());
+    };
+    if e.time < state.current().time {
+        return Some("a recovery dated before the event it follows".into());
+    }
+    let Change::Recovery { countersigned, .. } = &e.change else {
+        return Some("not a recovery".into());
+    };
+    let message = e.message();
+    let valid = countersigned
+        .iter()
+        .filter(|(g, sig)| {
+            guardians.members.contains(g)
+                && guardian_key(g, e.time)
+                    .is_some_and(|k| k.verifying_key().verify_strict(&message, sig).is_ok())
+        })
+        .count() as u64;
+    (valid < guardians.threshold).then(|| {
+        format!(
+            "a recovery countersigned by {valid} of the guardians with their keys of its time; {} must",
+            guardians.threshold
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 24 * 3600 * 1000;
+    const T0: u64 = 1_767_225_600_000;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    fn did_key(n: u8) -> Identity {
+        Identity::Key(Author::from(&key(n)))
+    }
+
+    /// Guardians 10, 11 and 12 (did:key networks), two of three, a window of a day.
+    fn guardians() -> Guardians {
+        Guardians {
+            members: vec![did_key(10), did_key(11), did_key(12)],
+            threshold: 2,
+            window: DAY,
+        }
+    }
+
+    fn guardian_keys(g: &Identity, _time: u64) -> Option<Author> {
+        match g {
+            Identity::Key(a) => Some(*a),
+            Identity::Log(_) => None,
+        }
+    }
+
+    fn state(events: &[Event], now: u64) -> State {
+        resolve(events[0].identity, events, now, &guardian_keys).expect("an inception")
+    }
+
+    /// An identity incepted with key 1, committed to key 2.
+    fn incepted() -> Event {
+        Event::incept(&key(1), &key(2).verifying_key(), Some(guardians()), T0).unwrap()
+    }
+
+    #[test]
+    fn an_identity_is_the_hash_of_its_inception_and_round_trips() {
+        let icp = incepted();
+        let Identity::Log(digest) = icp.identity else {
+            panic!("a log identity")
+        };
+        assert_eq!(
+            digest,
+            <[u8; 32]>::from(Sha256::digest(icp.unsigned_bytes()))
+        );
+        let did = icp.identity.to_string();
+        assert!(did.starts_with("did:maillage:z"), "{did}");
+        assert_eq!(did.parse::<Identity>().unwrap(), icp.identity);
+        assert_eq!(Event::decode(icp.bytes()).unwrap(), icp);
+        let key_did = did_key(1).to_string();
+        assert_eq!(key_did.parse::<Identity>().unwrap(), did_key(1));
+        assert!("did:web:example.org".parse::<Identity>().is_err());
+    }
+
+    #[test]
+    fn a_rotation_keeps_what_was_signed_before_and_refuses_the_old_key_after() {
+        let icp = incepted();
+        let s0 = state(std::slice::from_ref(&icp), T0);
+        let rot =
+            Event::rotate(&s0, &key(2), &key(3).verifying_key(), None, None, T0 + 1000).unwrap();
+        let s1 = state(&[icp, rot], T0 + 2000);
+        assert_eq!(s1.current().key, Author::from(&key(2)));
+        assert_eq!(s1.keys.len(), 2);
+        assert_eq!(s1.signer(0, T0 + 999), Ok(&Author::from(&key(1))));
+        assert!(
+            matches!(s1.signer(0, T0 + 1000), Err(Refusal::Void { void_from, .. }) if void_from == T0 + 1000)
+        );
+        assert_eq!(s1.signer(1, T0 + 5000), Ok(&Author::from(&key(2))));
+        assert!(matches!(s1.signer(2, T0), Err(Refusal::NoKey { n: 2, .. })));
+    }
+
+    #[test]
+    fn a_thief_of_the_signing_key_cannot_rotate() {
+        let icp = incepted();
+        let s0 = state(std::slice::from_ref(&icp), T0);
+        // Key 1 signs a rotation to a key of the thief's: the log committed to key 2.
+        let forged =
+            Event::rotate(&s0, &key(1), &key(9).verifying_key(), None, None, T0 + 1).unwrap();
+        let s = state(&[icp, forged.clone()], T0 + 2);
+        assert_eq!(s.current().key, Author::from(&key(1)));
+        assert_eq!(s.ignored.len(), 1);
+        assert_eq!(s.ignored[0].0, forged.hash());
+        assert!(
+            s.ignored[0].1.contains("did not commit"),
+            "{}",
+            s.ignored[0].1
+        );
+    }
+
+    #[test]
+    fn a_compromised_key_is_void_from_the_point_the_owner_names() {
+        let icp = incepted();
+        let s0 = state(std::slice::from_ref(&icp), T0);
+        let rot = Event::rotate(
+            &s0,
+            &key(2),
+            &key(3).verifying_key(),
+            Some(T0 + 100),
+            None,
+            T0 + 1000,
+        )
+        .unwrap();
+        let s1 = state(&[icp, rot], T0 + 2000);
+        assert!(s1.signer(0, T0 + 99).is_ok());
+        assert!(s1.signer(0, T0 + 100).is_err());
+        assert!(
+            s1.signer(0, T0 + 500).is_err(),
+            "signed by the thief before the rotation"
+        );
+        // A void_from after the rotation itself says nothing: refused at decoding.
+        assert!(
+            Event::rotate(
+                &s0,
+                &key(2),
+                &key(3).verifying_key(),
+                Some(T0 + 2000),
+                None,
+                T0 + 1000
+            )
+            .is_err()
+        );
+    }
+
+    /// The recovery of the identity that lost keys 1 and 2, to key 5, countersigned by
+    /// guardians 10 and 11.
+    fn recovery(icp: &Event, time: u64) -> Event {
+        let s0 = state(std::slice::from_ref(icp), T0);
+        Event::recover(&s0, &key(5), &key(6).verifying_key(), time)
+            .unwrap()
+            .countersign(did_key(10), &key(10))
+            .unwrap()
+            .countersign(did_key(11), &key(11))
+            .unwrap()
+    }
+
+    #[test]
+    fn guardians_recover_an_identity_after_the_window() {
+        let icp = incepted();
+        let rec = recovery(&icp, T0 + DAY);
+        assert_eq!(Event::decode(rec.bytes()).unwrap(), rec);
+        let during = state(&[icp.clone(), rec.clone()], T0 + DAY + 1000);
+        assert_eq!(during.current().key, Author::from(&key(1)));
+        let pending = during.pending.as_ref().expect("a recovery under way");
+        assert_eq!(pending.effective, T0 + 2 * DAY);
+        assert_eq!(pending.by, vec![did_key(10), did_key(11)]);
+        assert!(
+            during.signer(1, T0 + DAY + 1000).is_err(),
+            "the new key waits for the window"
+        );
+        let after = state(&[icp, rec], T0 + 2 * DAY);
+        assert_eq!(after.current().key, Author::from(&key(5)));
+        assert_eq!(after.current().how, "recovery");
+        assert!(after.pending.is_none());
+        assert!(after.signer(1, T0 + 2 * DAY).is_ok());
+        assert!(
+            after.signer(0, T0 + DAY).is_err(),
+            "the lost key is void from the recovery on"
+        );
+    }
+
+    #[test]
+    fn one_guardian_or_a_stranger_is_not_enough() {
+        let icp = incepted();
+        let s0 = state(std::slice::from_ref(&icp), T0);
+        let alone = Event::recover(&s0, &key(5), &key(6).verifying_key(), T0 + 1)
+            .unwrap()
+            .countersign(did_key(10), &key(10))
+            .unwrap();
+        let stranger = alone.countersign(did_key(13), &key(13)).unwrap();
+        // A guardian's name with another key's signature.
+        let forged = alone.countersign(did_key(11), &key(13)).unwrap();
+        for rec in [alone, stranger, forged] {
+            let s = state(&[icp.clone(), rec], T0 + 10 * DAY);
+            assert_eq!(s.current().key, Author::from(&key(1)));
+            assert!(
+                s.ignored[0].1.contains("countersigned by 1"),
+                "{}",
+                s.ignored[0].1
+            );
+        }
+    }
+
+    #[test]
+    fn the_current_key_cancels_a_recovery_within_the_window_only() {
+        let icp = incepted();
+        let rec = recovery(&icp, T0 + DAY);
+        let cancel = Event::cancel(&rec, &key(1), T0 + DAY + 3_600_000).unwrap();
+        let s = state(&[icp.clone(), rec.clone(), cancel], T0 + 10 * DAY);
+        assert_eq!(s.current().key, Author::from(&key(1)));
+        assert_eq!(s.cancelled, vec![rec.hash()]);
+        assert!(s.pending.is_none());
+        // Too late: the window had passed.
+        let late = Event::cancel(&rec, &key(1), T0 + 2 * DAY + 1).unwrap();
+        let s = state(&[icp.clone(), rec.clone(), late], T0 + 10 * DAY);
+        assert_eq!(s.current().key, Author::from(&key(5)));
+        // Not the current key.
+        let stranger = Event::cancel(&rec, &key(9), T0 + DAY + 1).unwrap();
+        let s = state(&[icp, rec, stranger], T0 + 10 * DAY);
+        assert_eq!(s.current().key, Author::from(&key(5)));
+        assert!(s.ignored[0].1.contains("cancellation"), "{:?}", s.ignored);
+    }
+
+    #[test]
+    fn a_recovery_sealed_by_a_rotation_cannot_be_cancelled_later() {
+        let icp = incepted();
+        let rec = recovery(&icp, T0 + DAY);
+        let after = state(&[icp.clone(), rec.clone()], T0 + 3 * DAY);
+        let seal = Event::rotate(
+            &after,
+            &key(6),
+            &key(7).verifying_key(),
+            None,
+            None,
+            T0 + 3 * DAY,
+        )
+        .unwrap();
+        // Someone who found key 1 backdates a cancellation into the window.
+        let backdated = Event::cancel(&rec, &key(1), T0 + DAY + 1).unwrap();
+        let s = state(&[icp, rec, seal, backdated], T0 + 4 * DAY);
+        assert_eq!(s.current().key, Author::from(&key(6)));
+        assert_eq!(
+            s.keys.iter().map(|k| k.how).collect::<Vec<_>>(),
+            ["inception", "recovery", "rotation"]
+        );
+        assert!(s.cancelled.is_empty());
+    }
+
+    #[test]
+    fn the_committed_key_outranks_a_recovery_under_way() {
+        let icp = incepted();
+        let rec = recovery(&icp, T0 + DAY);
+        let s0 = state(std::slice::from_ref(&icp), T0);
+        let rot = Event::rotate(
+            &s0,
+            &key(2),
+            &key(3).verifying_key(),
+            None,
+            None,
+            T0 + DAY + 5,
+        )
+        .unwrap();
+        let s = state(&[icp, rec, rot], T0 + 10 * DAY);
+        assert_eq!(s.current().key, Author::from(&key(2)));
+        assert!(s.pending.is_none());
+    }
+
+    #[test]
+    fn the_state_does_not_depend_on_the_order_events_came_in() {
+        let icp = incepted();
+        let rec = recovery(&icp, T0 + DAY);
+        let after = state(&[icp.clone(), rec.clone()], T0 + 3 * DAY);
+        let seal = Event::rotate(
+            &after,
+            &key(6),
+            &key(7).verifying_key(),
+            None,
+            None,
+            T0 + 3 * DAY,
+        )
+        .unwrap();
+        let s0 = state(std::slice::from_ref(&icp), T0);
+        let forged =
+            Event::rotate(&s0, &key(1), &key(9).verifying_key(), None, None, T0 + 1).unwrap();
+        let cancel = Event::cancel(&rec, &key(1), T0 + DAY + 1).unwrap();
+        let events = [icp, rec, seal, forged, cancel];
+        let reference = state(&events, T0 + 4 * DAY);
+        // Every rotation of the five.
+        for shift in 0..events.len() {
+            let mut turned = events.to_vec();
+            turned.rotate_left(shift);
+            let mut s = resolve(reference.identity, &turned, T0 + 4 * DAY, &guardian_keys).unwrap();
+            s.ignored.sort();
+            let mut r = reference.clone();
+            r.ignored.sort();
+            assert_eq!(s, r);
+        }
+        // And reversed.
+        let mut reversed = events.to_vec();
+        reversed.reverse();
+        assert_eq!(
+            resolve(reference.identity, &reversed, T0 + 4 * DAY, &guardian_keys)
+                .unwrap()
+                .keys,
+            reference.keys
+        );
+    }
+
+    #[test]
+    fn two_rotations_at_one_place_fork_and_the_lower_hash_holds() {
+        let icp = incepted();
+        let s0 = state(std::slice::from_ref(&icp), T0);
+        let a = Event::rotate(&s0, &key(2), &key(3).verifying_key(), None, None, T0 + 1).unwrap();
+        let b = Event::rotate(&s0, &key(2), &key(4).verifying_key(), None, None, T0 + 1).unwrap();
+        let s = state(&[icp, a.clone(), b.clone()], T0 + 2);
+        assert_eq!(s.forks, vec![1]);
+        assert_eq!(s.head, a.hash().min(b.hash()));
+    }
+
+    #[test]
+    fn malformed_and_forged_events_are_refused_with_a_reason() {
+        let icp = incepted();
+        let mut tampered = icp.bytes().to_vec();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert_eq!(Event::decode(&tampered), Err(Error::Signature));
+
+        let map = |extra: Vec<(Value, Value)>| {
+            let mut m = entries(None, 0, None, T0, &icp.change);
+            m.extend(extra);
+            m.push((text("sig"), bytes(&icp.sig().to_bytes())));
+            cbor::encode(&Value::Map(m)).unwrap()
+        };
+        let extra = Event::decode(&map(vec![(text("colour"), text("red"))])).unwrap_err();
+        assert!(
+            extra
+                .to_string()
+                .contains("`colour` is not a key event field"),
+            "{extra}"
+        );
+
+        let too_many = Guardians {
+            threshold: 4,
+            ..guardians()
+        };
+        let e = Event::incept(&key(1), &key(2).verifying_key(), Some(too_many), T0).unwrap_err();
+        assert!(e.to_string().contains("threshold"), "{e}");
+
+        let s0 = state(std::slice::from_ref(&icp), T0);
+        let itself = Guardians {
+            members: vec![icp.identity],
+            threshold: 1,
+            window: 0,
+        };
+        let e = Event::rotate(
+            &s0,
+            &key(2),
+            &key(3).verifying_key(),
+            None,
+            Some(itself),
+            T0 + 1,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("the identity itself"), "{e}");
+
+        // Not canonical: a long head for `n`.
+        let mut long = icp.bytes().to_vec();
+        let at = long.windows(2).position(|w| w == [0x61, b'n']).unwrap() + 2;
+        long.splice(at..at + 1, [0x18, 0x00]);
+        assert!(matches!(
+            Event::decode(&long),
+            Err(Error::NotCanonical(_)) | Err(Error::Malformed(_))
+        ));
+
+        assert!(matches!(
+            resolve(Identity::Log([7; 32]), &[icp], T0, &guardian_keys),
+            Err(Unresolved::NoInception(_))
+        ));
+    }
+}
