@@ -254,13 +254,14 @@ async fn session(
             Step::Done => break,
         }
     }
-    report.rounds = session.rounds();
+    let mut reconciled = session.finish();
+    report.rounds = reconciled.rounds;
 
     // Each batch is ingested while the next ones are fetched: batches checked at once keep
     // every core busy, and the network never waits on the disk.
     let mut ingesting = std::collections::VecDeque::new();
-    report.more = session.cut;
-    for chunk in session.need.chunks(sync::MAX_FETCH) {
+    report.more = reconciled.cut;
+    for chunk in reconciled.need.chunks(sync::MAX_FETCH) {
         if report.bytes_received >= MAX_SESSION_BYTES {
             tracing::info!(
                 bytes = report.bytes_received,
@@ -316,7 +317,7 @@ async fn session(
     // of them. A version the fetch replaced meanwhile is passed over: one with a higher seq
     // supersedes it, and of two with one seq the store keeps the evidence the peer needs to
     // learn of the equivocation.
-    let have = Arc::new(std::mem::take(&mut session.have));
+    let have = Arc::new(std::mem::take(&mut reconciled.have));
     let mut from = 0;
     loop {
         let (store, hashes) = (ingest.clone(), have.clone());

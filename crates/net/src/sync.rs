@@ -170,6 +170,29 @@ impl Session {
     pub fn rounds(&self) -> u32 {
         self.rounds
     }
+
+    /// What reconciliation found, letting go of the storage (40 bytes a version): a
+    /// session does not keep it through its fetches and offers.
+    pub fn finish(self) -> Reconciled {
+        Reconciled {
+            have: self.have,
+            need: self.need,
+            cut: self.cut,
+            rounds: self.rounds,
+        }
+    }
+}
+
+/// What a reconciliation found.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    /// Hashes this side holds and the peer lacks.
+    pub have: Vec<Hash>,
+    /// Hashes the peer holds and this side lacks.
+    pub need: Vec<Hash>,
+    /// The peer holds more that this side lacks than `need` took.
+    pub cut: bool,
+    pub rounds: u32,
 }
 
 /// The next batch of at most [`MAX_BATCH_BYTES`] of the records of `hashes` from `from`
