@@ -118,7 +118,7 @@ fn an_independent_verifier_resolves_the_key_events() {
     let out = verify("tests/vectors/key-events.json");
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(
-        stdout(&out).contains("6 passed, 0 failed"),
+        stdout(&out).contains("7 passed, 0 failed"),
         "{}",
         stdout(&out)
     );

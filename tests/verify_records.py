@@ -97,22 +97,37 @@ def verify(signed: bytes, expected: dict) -> None:
 
 KEY_EVENT_FIELDS = {
     "inception": ({"key", "next"}, {"guardians", "threshold", "window"}),
-    "rotation": ({"identity", "prior", "key", "next"}, {"guardians", "threshold", "window", "void_from"}),
+    "rotation": ({"identity", "prior", "key", "next"}, {"guardians", "threshold", "window", "void_from", "countersigned"}),
     "recovery": ({"identity", "prior", "key", "next"}, {"countersigned"}),
     "cancellation": ({"identity", "prior", "recovery"}, set()),
 }
+MAX_INTEGER = 2**53 - 1
+AHEAD = 15 * 60 * 1000
+
+
+def base58_decode(text: str) -> bytes:
+    alphabet = {c: i for i, c in enumerate(ALPHABET)}
+    n = 0
+    for c in text:
+        n = n * 58 + alphabet[c]
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
+    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
 
 
 def key_of_did(did: str) -> bytes:
     """The key of a did:key (a did:maillage guardian would need its own log)."""
     assert did.startswith("did:key:z"), f"{did}: only did:key guardians are resolved here"
-    alphabet = {c: i for i, c in enumerate(ALPHABET)}
-    n = 0
-    for c in did[len("did:key:z"):]:
-        n = n * 58 + alphabet[c]
-    raw = n.to_bytes(34, "big")
-    assert raw[:2] == b"\xed\x01", "not an ed25519-pub multicodec"
+    raw = base58_decode(did[len("did:key:z"):])
+    assert raw[:2] == b"\xed\x01" and len(raw) == 34, "not an ed25519-pub multicodec"
     return raw[2:]
+
+
+def is_did(did) -> bool:
+    if not isinstance(did, str):
+        return False
+    if did.startswith("did:maillage:z"):
+        return len(base58_decode(did[len("did:maillage:z"):])) == 32
+    return did.startswith("did:key:z6Mk")
 
 
 def signed_by(key: bytes, message: bytes, sig: bytes) -> bool:
@@ -124,7 +139,7 @@ def signed_by(key: bytes, message: bytes, sig: bytes) -> bool:
 
 
 def key_event(signed: bytes, expected: dict) -> dict:
-    """Checks one key event alone; returns it with its identity, hash and signed message."""
+    """Checks one key event alone; returns it with its identity, digest and signed message."""
     assert len(signed) <= 8192, "key event larger than 8 KiB"
     event = cbor2.loads(signed)
     assert cbor2.dumps(event, canonical=True) == signed, "not canonical CBOR"
@@ -133,90 +148,121 @@ def key_event(signed: bytes, expected: dict) -> dict:
     fields = set(event) - {"v", "type", "n", "time", "sig"}
     assert required <= fields <= required | optional, f"fields are {sorted(fields)}"
     assert {"guardians", "threshold", "window"} & fields in (set(), {"guardians", "threshold", "window"})
+    for name in ("n", "time", "threshold", "window", "void_from"):
+        if name in event:
+            assert isinstance(event[name], int) and 0 <= event[name] <= MAX_INTEGER, f"bad {name}"
+    for name in ("key", "next", "prior", "recovery"):
+        if name in event:
+            assert isinstance(event[name], bytes) and len(event[name]) == 32, f"{name} is not 32 bytes"
+    assert isinstance(event.get("sig"), bytes) and len(event["sig"]) == 64, "sig is not 64 bytes"
     unsigned = cbor2.dumps({k: v for k, v in event.items() if k not in ("sig", "countersigned")}, canonical=True)
-    message = b"maillage-key-event-v1:" + unsigned
+    digest = hashlib.sha256(unsigned).digest()
     if event["type"] == "inception":
         assert event["n"] == 0, "an inception is at 0"
-        identity = "did:maillage:z" + base58btc(hashlib.sha256(unsigned).digest())
+        identity = "did:maillage:z" + base58btc(digest)
     else:
         assert event["n"] >= 1, "after the inception, n >= 1"
         identity = event["identity"]
+        assert identity.startswith("did:maillage:z") and is_did(identity), "identity is not a did:maillage"
+    message = b"maillage-key-event-v1:" + unsigned
     if "key" in event:
         assert signed_by(event["key"], message, event["sig"]), "not signed by the key it installs"
     if "void_from" in event:
         assert event["void_from"] <= event["time"], "void_from after the rotation"
     if "guardians" in event:
-        assert 1 <= event["threshold"] <= len(event["guardians"]) <= 16, "bad threshold"
-        assert len(set(event["guardians"])) == len(event["guardians"]) and identity not in event["guardians"]
-    digest = hashlib.sha256(signed).hexdigest()
-    for key, value in {"hash": digest, "unsigned_cbor": unsigned.hex(), "type": event["type"]}.items():
+        guardians = event["guardians"]
+        assert all(is_did(g) for g in guardians), "guardians are dids"
+        assert 1 <= event["threshold"] <= len(guardians) <= 16, "bad threshold"
+        assert len(set(guardians)) == len(guardians) and identity not in guardians, "guardians repeat or name the identity"
+    pairs = event.get("countersigned", [])
+    if "countersigned" in event:
+        assert 1 <= len(pairs) <= 16, "countersigned holds 1 to 16 signatures"
+        assert all(isinstance(p, list) and len(p) == 2 and is_did(p[0]) and isinstance(p[1], bytes) and len(p[1]) == 64
+                   for p in pairs), "countersigned holds [did, 64-byte signature] pairs"
+        assert [p[0] for p in pairs] == sorted({p[0] for p in pairs}), "countersigned in order of dids, once each"
+    for key, value in {"digest": digest.hex(), "unsigned_cbor": unsigned.hex(), "type": event["type"]}.items():
         if key in expected:
             assert expected[key] == value, f"{key} is {expected[key]!r}, computed {value!r}"
-    return dict(event, identity=identity, hash=bytes.fromhex(digest), message=message)
+    return dict(event, identity=identity, digest=digest, message=message, sigs=[event["sig"]],
+                countersigned={did: [sig] for did, sig in pairs})
 
 
 def resolve(events: list, now: int) -> dict:
     """docs/protocol.md section 9.3, for an identity whose guardians are did:keys."""
     inception = next(e for e in events if e["type"] == "inception")
-    keys = [{"n": 0, "key": inception["key"].hex(), "how": "inception", "time": inception["time"], "void_from": None}]
+    identity = inception["identity"]
+    ahead = [e for e in events if e["time"] > now + AHEAD]
+    # One event per digest; copies add their signatures.
+    merged = {}
+    for e in events:
+        if e["identity"] != identity or e in ahead:
+            continue
+        m = merged.setdefault(e["digest"], dict(e, sigs=[], countersigned={}))
+        m["sigs"] += e["sigs"]
+        for did, sigs in e["countersigned"].items():
+            m["countersigned"].setdefault(did, []).extend(sigs)
+    keys = [{"n": 0, "key": inception["key"].hex(), "how": "inception", "time": inception["time"],
+             "void_from": None, "digest": inception["digest"].hex()}]
     state = {"next": inception["next"], "guardians": inception.get("guardians"), "threshold": inception.get("threshold"),
-             "window": inception.get("window", 0), "head": inception["hash"], "n": 0, "key": inception["key"]}
+             "window": inception.get("window", 0), "head": inception["digest"], "n": 0, "key": inception["key"]}
     pending, cancelled = None, []
 
     def establish(e, how, void_from=None):
         keys[-1]["void_from"] = min(void_from if void_from is not None else e["time"], e["time"])
-        keys.append({"n": e["n"], "key": e["key"].hex(), "how": how, "time": e["time"], "void_from": None})
-        state.update(next=e["next"], head=e["hash"], n=e["n"], key=e["key"])
+        keys.append({"n": e["n"], "key": e["key"].hex(), "how": how, "time": e["time"], "void_from": None,
+                     "digest": e["digest"].hex()})
+        state.update(next=e["next"], head=e["digest"], n=e["n"], key=e["key"])
         if "guardians" in e:
             state.update(guardians=e["guardians"], threshold=e["threshold"], window=e["window"])
 
+    def enough(e):
+        """Whether a threshold of the guardians countersigned e with their keys."""
+        if not state["guardians"]:
+            return False
+        signers = {g for g in state["guardians"]
+                   if any(signed_by(key_of_did(g), e["message"], sig) for sig in e["countersigned"].get(g, []))}
+        return len(signers) >= state["threshold"]
+
     while True:
-        at = [e for e in events if e["n"] == state["n"] + 1 and e.get("prior") == state["head"] and e["type"] != "inception"]
+        at = sorted((e for e in merged.values() if e["n"] == state["n"] + 1 and e.get("prior") == state["head"]),
+                    key=lambda e: e["digest"])
         if not at:
             break
         current_time, window = keys[-1]["time"], state["window"]
         rotations = [e for e in at if e["type"] == "rotation"
                      and hashlib.sha256(e["key"]).digest() == state["next"] and e["time"] >= current_time]
-        recoveries = []
-        for e in at:
-            if e["type"] != "recovery" or not state["guardians"] or e["time"] < current_time:
-                continue
-            signers = {did for did, sig in e.get("countersigned", [])
-                       if did in state["guardians"] and signed_by(key_of_did(did), e["message"], sig)}
-            if len(signers) >= state["threshold"]:
-                recoveries.append(e)
-        cancellations = [e for e in at if e["type"] == "cancellation" and signed_by(state["key"], e["message"], e["sig"])]
+        recoveries = [e for e in at if e["type"] == "recovery" and e["time"] >= current_time and enough(e)]
+        cancellations = [e for e in at if e["type"] == "cancellation"
+                         and any(signed_by(state["key"], e["message"], sig) for sig in e["sigs"])]
 
         def sealed(r):
-            return any(e["type"] == "rotation" and e["n"] == r["n"] + 1 and e.get("prior") == r["hash"]
+            return any(e["type"] == "rotation" and e["n"] == r["n"] + 1 and e.get("prior") == r["digest"]
                        and e["time"] >= r["time"] + window and hashlib.sha256(e["key"]).digest() == r["next"]
-                       for e in events)
+                       and enough(e) for e in merged.values())
 
-        final = [r for r in recoveries if sealed(r) and now >= r["time"] + window]
-        open_ = []
+        final, open_ = [], []
         for r in recoveries:
-            if r in final:
-                continue
-            if any(c["recovery"] == r["hash"] and c["time"] <= r["time"] + window for c in cancellations):
-                cancelled.append(r["hash"].hex())
+            end = r["time"] + window
+            if now >= end and sealed(r):
+                final.append(r)
+            elif any(c["recovery"] == r["digest"] and c["time"] <= end for c in cancellations):
+                cancelled.append(r["digest"].hex())
             else:
                 open_.append(r)
-        lowest = lambda es: min(es, key=lambda e: e["hash"])  # noqa: E731
         if final:
-            establish(lowest(final), "recovery")
+            establish(final[0], "recovery")
         elif rotations:
-            r = lowest(rotations)
-            establish(r, "rotation", r.get("void_from"))
+            establish(rotations[0], "rotation", rotations[0].get("void_from"))
         elif open_:
-            r = lowest(open_)
+            r = open_[0]
             if now >= r["time"] + window:
                 establish(r, "recovery")
             else:
-                pending = r["hash"].hex()
+                pending = r["digest"].hex()
                 break
         else:
             break
-    return {"identity": inception["identity"], "keys": keys, "pending": pending, "cancelled": cancelled}
+    return {"identity": identity, "keys": keys, "pending": pending, "cancelled": cancelled}
 
 
 def key_events(data: dict) -> tuple:

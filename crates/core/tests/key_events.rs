@@ -1,6 +1,7 @@
 //! `tests/vectors/key-events.json`: one identity's key events, from its inception through a
-//! rotation, a cancelled recovery and a recovery its guardians carried through, with the
-//! state they resolve to. Written by this implementation and checked both ways.
+//! rotation, a cancelled recovery, a recovery its guardians carried through and the rotation
+//! that sealed it, with the state they resolve to. Written by this implementation and
+//! checked both ways.
 //!
 //! Regenerate after a deliberate format change with `MAILLAGE_WRITE_VECTORS=1 cargo test
 //! -p maillage-core --test key_events`.
@@ -69,6 +70,17 @@ fn scenario() -> (Vec<(&'static str, Event)>, u64) {
     let recovered = countersigned(
         Event::recover(&s, &key(0x36), &key(0x37).verifying_key(), T0 + 5 * HOUR).unwrap(),
     );
+    let sealed = Event::seal(
+        &recovered,
+        &key(0x37),
+        &key(0x38).verifying_key(),
+        T0 + 29 * HOUR,
+    )
+    .unwrap()
+    .countersign(did_key(0x42), &key(0x42))
+    .unwrap()
+    .countersign(did_key(0x43), &key(0x43))
+    .unwrap();
     (
         vec![
             (
@@ -91,6 +103,10 @@ fn scenario() -> (Vec<(&'static str, Event)>, u64) {
                 "recovery to key 0x36, countersigned by guardians 0x41 and 0x43, not cancelled",
                 recovered,
             ),
+            (
+                "rotation to key 0x37 after the window, countersigned by guardians 0x42 and 0x43: the recovery is sealed",
+                sealed,
+            ),
         ],
         T0 + 30 * HOUR,
     )
@@ -101,9 +117,9 @@ fn state_json(s: &State) -> Value {
         "identity": s.identity.to_string(),
         "keys": s.keys.iter().map(|k| json!({
             "n": k.n, "key": hex::encode(k.key.to_bytes()), "how": k.how, "time": k.time,
-            "void_from": k.void_from,
+            "void_from": k.void_from, "digest": k.digest.to_string(),
         })).collect::<Vec<_>>(),
-        "pending": s.pending.as_ref().map(|p| p.hash.to_string()),
+        "pending": s.pending.as_ref().map(|p| p.digest.to_string()),
         "cancelled": s.cancelled.iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }
@@ -123,7 +139,7 @@ fn expected() -> Value {
             "type": e.change.name(),
             "unsigned_cbor": hex::encode(e.unsigned_bytes()),
             "signed_cbor": hex::encode(e.bytes()),
-            "hash": e.hash().to_string(),
+            "digest": e.digest().to_string(),
         })).collect::<Vec<_>>(),
         "now": now,
         "state": state_json(&resolve(&all, now)),
@@ -158,7 +174,7 @@ fn stored_key_events_decode_and_resolve_to_the_stored_state() {
             let e =
                 Event::decode(&hex::decode(v["signed_cbor"].as_str().unwrap()).unwrap()).unwrap();
             assert_eq!(hex::encode(e.unsigned_bytes()), v["unsigned_cbor"]);
-            assert_eq!(e.hash().to_string(), v["hash"]);
+            assert_eq!(e.digest().to_string(), v["digest"]);
             e
         })
         .collect();
@@ -166,15 +182,21 @@ fn stored_key_events_decode_and_resolve_to_the_stored_state() {
     assert_eq!(state_json(&state), stored["state"]);
     // What the scenario shows, read off the stored state.
     let keys = stored["state"]["keys"].as_array().unwrap();
-    assert_eq!(
-        keys.iter()
-            .map(|k| k["how"].as_str().unwrap())
-            .collect::<Vec<_>>(),
-        ["inception", "rotation", "recovery"]
-    );
+    let how: Vec<&str> = keys.iter().map(|k| k["how"].as_str().unwrap()).collect();
+    assert_eq!(how, ["inception", "rotation", "recovery", "rotation"]);
     assert_eq!(
         keys[2]["key"],
         hex::encode(Author::from(&key(0x36)).to_bytes())
     );
-    assert_eq!(stored["state"]["cancelled"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        keys[0]["void_from"],
+        T0 + HOUR,
+        "key 0x31 void from when it leaked"
+    );
+    // The cancelled recovery is the third event; nothing is pending.
+    assert_eq!(
+        stored["state"]["cancelled"],
+        json!([stored["events"][2]["digest"]])
+    );
+    assert_eq!(stored["state"]["pending"], Value::Null);
 }
