@@ -142,7 +142,7 @@ const expected = {
   confirmed: /^Confirmed by RIPESS Europe and RENAPESS$/,
   "one-voice": /^Declared by RIPESS Europe alone/,
   awaiting: /^Claimed by RIPESS Europe; awaiting RENAPESS$/,
-  "party-deleted": /^A party was deleted/,
+  "party-deleted": /^A party was deleted: [a-z0-9._-]+ \(Listed by .+\)$/,
 };
 for (const [verdict, text] of Object.entries(expected)) {
   await navigate(home, `#/collab/${pathOf(collaborations[verdict])}`);

@@ -365,6 +365,8 @@ function partyName(p) {
   return p.reference.startsWith("maillage:") ? el("a", { href: href(p.reference) }, text) : linkTo(p.reference);
 }
 const listerName = (p) => p.lister_name || shortDid(p.lister) || p.reference;
+/** A deleted party has no name left: its id, and who had listed it. */
+const goneName = (p) => p.name || `${p.reference.split("/").pop()} (${t("listedBy", { who: listerName(p) })})`;
 
 /** What a collaboration's confirmation honestly comes to, in words. */
 export function verdictText(c) {
@@ -374,7 +376,7 @@ export function verdictText(c) {
   switch (conf.verdict) {
     case "confirmed": return t("v_confirmed", { who: list(uniq(conf.parties.map(listerName))) });
     case "one-voice": return t("v_one-voice", { who: uniq(conf.parties.map(listerName))[0] || author });
-    case "party-deleted": return t("v_party-deleted", { gone: list(conf.parties.filter((p) => p.state === "deleted").map((p) => p.name || p.reference)) });
+    case "party-deleted": return t("v_party-deleted", { gone: list(conf.parties.filter((p) => p.state === "deleted").map(goneName)) });
     default: return t("v_awaiting", { who: author, waiting: list(uniq(conf.parties.filter((p) => p.state !== "confirmed").map(listerName))) });
   }
 }
