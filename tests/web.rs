@@ -173,7 +173,9 @@ fn seed_collaborations(node: &Node) -> Value {
             Kind::Organisation,
             json!({
         "name": "Union des coopératives de Dakar", "countries": ["SN"],
-        "location": {"lat": 14.69, "lon": -17.44}, "primary_activity": "activities-modified:AM60"}),
+        "location": {"lat": 14.69, "lon": -17.44}, "primary_activity": "activities-modified:AM60",
+        // One network this node holds, one it does not.
+        "member_of": [format!("maillage:{them}/organisation/profile"), format!("maillage:{them}/organisation/elsewhere")]}),
         ),
     ));
     post(sign(

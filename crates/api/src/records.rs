@@ -48,6 +48,28 @@ fn record_json(store: &dyn Store, stored: &Stored) -> Result<Value, Error> {
     Ok(value)
 }
 
+/// The names of the organisations an organisation's `member_of` and `relationships` refer
+/// to, for those this node holds: a reader sees names, and asks for nothing it does not hold.
+fn reference_names(store: &dyn Store, body: &Body) -> Result<Value, Error> {
+    let Body::Organisation(o) = body else {
+        return Ok(json!({}));
+    };
+    let references = o
+        .member_of
+        .iter()
+        .chain(o.relationships.iter().map(|r| &r.object));
+    let mut names = serde_json::Map::new();
+    for reference in references {
+        let Ok(address) = reference.parse::<Address>() else {
+            continue;
+        };
+        if let Some(Body::Organisation(held)) = store.get(&address)?.map(|s| s.record.body) {
+            names.insert(reference.clone(), json!(held.name));
+        }
+    }
+    Ok(Value::Object(names))
+}
+
 /// The name an author goes by: that of its profile, the organisation record it publishes
 /// about itself under the id `profile` (docs/protocol.md), if this node holds it.
 pub(crate) fn profile_name(
@@ -187,11 +209,9 @@ pub(crate) async fn get(
     blocking(move || match store.get(&address)? {
         Some(stored) if !stored.record.body.is_deleted() => {
             let etag = format!("\"{}\"", stored.record.hash());
-            Ok((
-                [(header::ETAG, etag)],
-                Json(record_json(store.as_ref(), &stored)?),
-            )
-                .into_response())
+            let mut value = record_json(store.as_ref(), &stored)?;
+            value["names"] = reference_names(store.as_ref(), &stored.record.body)?;
+            Ok(([(header::ETAG, etag)], Json(value)).into_response())
         }
         Some(_) => Err(Error::NotFound(format!(
             "{address} was deleted by its author"

@@ -525,9 +525,17 @@ impl Bench {
         )?;
         let deadline = start + Duration::from_secs(3600);
         let mut peak = Memory::default();
+        // When the peak came, and how far the catch-up was then: a transient or the end.
+        let (mut peak_at, mut peak_change) = (0.0, Value::Null);
         loop {
-            peak = peak.max(Memory::of(joiner.child.id())?);
-            if Self::status(&joiner)?["state_digest"] == target {
+            let now = Memory::of(joiner.child.id())?;
+            let status = Self::status(&joiner)?;
+            if now.rss > peak.rss {
+                (peak_at, peak_change) =
+                    (start.elapsed().as_secs_f64(), status["last_change"].clone());
+            }
+            peak = peak.max(now);
+            if status["state_digest"] == target {
                 break;
             }
             if Instant::now() > deadline {
@@ -568,7 +576,8 @@ impl Bench {
             baseline_what: "MB of records",
             target: "≤ 400 MB".into(),
             met: peak.rss <= 400.0,
-            extra: json!({"records": self.records, "anon_mb": peak.anon}),
+            extra: json!({"records": self.records, "anon_mb": peak.anon, "at_s": peak_at,
+                "changes_then": peak_change, "rss_caught_up_mb": Memory::of(joiner.child.id())?.rss}),
         }
         .print(json);
         Ok(())

@@ -265,14 +265,12 @@ async function checked(rec, badge, kind, id) {
   }
 }
 
-async function nameOf(reference) {
-  try { return (await api(`/api/v1/records/${reference.replace(/^maillage:/, "")}`)).body.name; } catch { return null; }
-}
-function referenceLink(reference) {
+/** A reference as a link, by the name the node gave it (`names`), if it holds it. */
+function referenceLink(reference, names) {
   if (!reference.startsWith("maillage:")) return linkTo(reference);
-  const a = el("a", { href: href(reference) }, shortDid(reference));
-  nameOf(reference).then((name) => { if (name) a.textContent = name; });
-  return a;
+  const name = names?.[reference];
+  const [did, , id] = reference.replace(/^maillage:/, "").split("/");
+  return el("a", { href: href(reference), title: name ? reference : t("notHere") }, name || `${id} (${shortDid(did)})`);
 }
 
 /**
@@ -330,8 +328,8 @@ async function orgView(did, id) {
       rowOf("f_phones", (b.phones || []).map((p) => el("div", {}, el("a", { href: "tel:" + p.replace(/\s/g, "") }, p)))),
       rowOf("f_links", links),
       rowOf("f_identifiers", Object.entries(b.identifiers || {}).map(([k, x]) => el("div", {}, `${k}: ${x}`))),
-      rowOf("f_member_of", (b.member_of || []).map((r) => el("div", {}, referenceLink(r)))),
-      rowOf("f_relationships", (b.relationships || []).map((r) => el("div", {}, `${r.predicate.split(/[/#]/).pop()}: `, referenceLink(r.object)))),
+      rowOf("f_member_of", (b.member_of || []).map((r) => el("div", {}, referenceLink(r, rec.names)))),
+      rowOf("f_relationships", (b.relationships || []).map((r) => el("div", {}, `${r.predicate.split(/[/#]/).pop()}: `, referenceLink(r.object, rec.names)))),
       rowOf("f_members", [m.total != null ? t("membersCount", { total: number(m.total) }) : "", m.women != null ? t("women", { n: number(m.women) }) : "", m.men != null ? t("men", { n: number(m.men) }) : ""].filter(Boolean).join(" · ")),
       rowOf("f_founded", b.founded), rowOf("f_dissolved", b.dissolved), rowOf("f_status", b.status && (has("st_" + b.status) ? t("st_" + b.status) : b.status)),
       rowOf("f_properties", Object.entries(b.properties || {}).map(([k, x]) => el("div", {}, el("span", { class: "meta" }, `${k}: `), x))))));

@@ -5,6 +5,7 @@ export const LANGUAGES = { en: "English", fr: "Français", es: "Español", pt: "
 
 const T = {
   en: {
+    notHere: "not held by this node",
     ct_partnership: "partnership", "ct_joint-project": "joint project", "ct_working-group": "working group", "ct_network-membership": "network membership", ct_event: "event", ct_exchange: "exchange", ct_funding: "funding", ct_research: "research",
     mainNav: "Sections", near: "Near a point", footer: "Third-party files and licences", zoomIn: "Zoom in", zoomOut: "Zoom out",
     cannotCheck: "signature not checked: this browser cannot verify Ed25519", graphFailed: "The graph could not be drawn: {why}",
@@ -54,6 +55,7 @@ const T = {
     true: "yes", false: "no",
   },
   fr: {
+    notHere: "absente de ce nœud",
     ct_partnership: "partenariat", "ct_joint-project": "projet commun", "ct_working-group": "groupe de travail", "ct_network-membership": "adhésion à un réseau", ct_event: "événement", ct_exchange: "échange", ct_funding: "financement", ct_research: "recherche",
     mainNav: "Rubriques", near: "Près d'un point", footer: "Fichiers de tiers et licences", zoomIn: "Zoomer", zoomOut: "Dézoomer",
     cannotCheck: "signature non vérifiée : ce navigateur ne sait pas vérifier Ed25519", graphFailed: "Le graphe n'a pas pu être dessiné : {why}",
@@ -103,6 +105,7 @@ const T = {
     true: "oui", false: "non",
   },
   es: {
+    notHere: "no está en este nodo",
     ct_partnership: "alianza", "ct_joint-project": "proyecto conjunto", "ct_working-group": "grupo de trabajo", "ct_network-membership": "afiliación a una red", ct_event: "evento", ct_exchange: "intercambio", ct_funding: "financiación", ct_research: "investigación",
     mainNav: "Secciones", near: "Cerca de un punto", footer: "Archivos de terceros y licencias", zoomIn: "Acercar", zoomOut: "Alejar",
     cannotCheck: "firma no comprobada: este navegador no sabe verificar Ed25519", graphFailed: "No se pudo dibujar el grafo: {why}",
@@ -152,6 +155,7 @@ const T = {
     true: "sí", false: "no",
   },
   pt: {
+    notHere: "não está neste nó",
     ct_partnership: "parceria", "ct_joint-project": "projeto conjunto", "ct_working-group": "grupo de trabalho", "ct_network-membership": "filiação a uma rede", ct_event: "evento", ct_exchange: "intercâmbio", ct_funding: "financiamento", ct_research: "pesquisa",
     mainNav: "Secções", near: "Perto de um ponto", footer: "Arquivos de terceiros e licenças", zoomIn: "Aproximar", zoomOut: "Afastar",
     cannotCheck: "assinatura não verificada: este navegador não sabe verificar Ed25519", graphFailed: "Não foi possível desenhar o grafo: {why}",
