@@ -217,6 +217,43 @@ fn a_collaboration_is_confirmed_only_by_the_networks_listing_its_parties() {
             .contains("direction, level, sector, year, network"),
         "{bad:?}"
     );
+    // As many counted collaborations as asked for, by title, each with its parties'
+    // names and regions; none unless asked.
+    assert!(stats.json.get("items").is_none(), "{stats:?}");
+    let one = node.get("/api/v1/stats/collaborations?items=1");
+    assert_eq!(one.json["total"], 2);
+    assert_eq!(one.json["items"].as_array().unwrap().len(), 1, "{one:?}");
+    let all = node.get("/api/v1/stats/collaborations?items=10");
+    let items = all.json["items"].as_array().unwrap();
+    let titles: Vec<&str> = items.iter().map(|i| i["title"].as_str().unwrap()).collect();
+    let mut sorted = titles.clone();
+    sorted.sort();
+    assert_eq!((titles.len(), &titles), (2, &sorted), "{all:?}");
+    assert_eq!(one.json["items"][0]["title"], titles[0]);
+    let regions: Vec<&Value> = items
+        .iter()
+        .flat_map(|i| i["parties"].as_array().unwrap())
+        .map(|p| &p["regions"])
+        .collect();
+    assert!(regions.contains(&&json!(["europe"])), "{regions:?}");
+    for wrong in ["true", "200001", "-1"] {
+        let bad = node.get(&format!("/api/v1/stats/collaborations?items={wrong}"));
+        assert_eq!(bad.status, 400, "{bad:?}");
+        assert!(bad.error().contains("how many"), "{bad:?}");
+    }
+
+    // An organisation read alone names the networks it is a member of that this node holds.
+    let member = node.post_json(
+        "organisation",
+        "a-member",
+        json!({"name": "A member", "member_of": [
+            format!("maillage:{did}/organisation/profile"),
+            format!("maillage:{did}/organisation/not-here")]}),
+    );
+    assert_eq!(
+        node.get(&path_of(&member.json)).json["names"],
+        json!({format!("maillage:{did}/organisation/profile"): "RIPESS Europe"})
+    );
 
     // A party deleted: the collaboration says so, and a search for confirmed ones no
     // longer finds it.

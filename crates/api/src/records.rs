@@ -50,10 +50,10 @@ fn record_json(store: &dyn Store, stored: &Stored) -> Result<Value, Error> {
 
 /// The names of the organisations an organisation's `member_of` and `relationships` refer
 /// to, for those this node holds: a reader sees names, and asks for nothing it does not hold.
-fn reference_names(store: &dyn Store, body: &Body) -> Result<Value, Error> {
-    let Body::Organisation(o) = body else {
-        return Ok(json!({}));
-    };
+fn reference_names(
+    store: &dyn Store,
+    o: &maillage_core::body::Organisation,
+) -> Result<Value, Error> {
     let references = o
         .member_of
         .iter()
@@ -210,7 +210,9 @@ pub(crate) async fn get(
         Some(stored) if !stored.record.body.is_deleted() => {
             let etag = format!("\"{}\"", stored.record.hash());
             let mut value = record_json(store.as_ref(), &stored)?;
-            value["names"] = reference_names(store.as_ref(), &stored.record.body)?;
+            if let Body::Organisation(o) = &stored.record.body {
+                value["names"] = reference_names(store.as_ref(), o)?;
+            }
             Ok(([(header::ETAG, etag)], Json(value)).into_response())
         }
         Some(_) => Err(Error::NotFound(format!(

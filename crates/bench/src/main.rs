@@ -217,10 +217,11 @@ fn bench_reconcile(json: bool) -> anyhow::Result<()> {
             }
         }
         let elapsed = start.elapsed();
+        let found = session.finish();
         anyhow::ensure!(
-            session.have.len() + session.need.len() == d,
+            found.have.len() + found.need.len() == d,
             "reconciliation found {} of {d}",
-            session.have.len() + session.need.len()
+            found.have.len() + found.need.len()
         );
         let every_hash = (n + d) * 32;
         let (limit, met) = if d == 0 {

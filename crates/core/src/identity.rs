@@ -732,7 +732,8 @@ pub struct State {
     pub cancelled: Vec<Hash>,
     /// Places where the log forked: two valid events of one kind (the lower digest holds).
     pub forks: Vec<u64>,
-    /// Events that do not count, by digest, and why.
+    /// Events that cannot count, by digest, and why (a valid event outranked at its place,
+    /// or past where resolution stopped, is not listed).
     pub ignored: Vec<(Hash, String)>,
 }
 
@@ -1347,6 +1348,71 @@ mod tests {
             assert_eq!(s.current().key, author(1));
             assert_eq!(s.cancelled, vec![rec.digest()]);
         }
+    }
+
+    #[test]
+    fn a_guardian_countersigns_with_its_key_of_the_time_and_never_with_a_void_one() {
+        // Guardian G, a did:maillage: key 20 leaked from T0 + 10 and was replaced by key 21
+        // at T0 + 100.
+        let g_icp = Event::incept(&key(20), &key(21).verifying_key(), None, T0).unwrap();
+        let g0 = state(std::slice::from_ref(&g_icp), T0);
+        let g_rot = Event::rotate(
+            &g0,
+            &key(21),
+            &key(22).verifying_key(),
+            Some(T0 + 10),
+            None,
+            T0 + 100,
+        )
+        .unwrap();
+        let g = g_icp.identity;
+        let g_events = [g_icp, g_rot];
+        let lookup = |who: &Identity, time: u64| -> Option<Author> {
+            if *who == g {
+                resolve(g, &g_events, T0 + DAY, &guardian_keys)
+                    .ok()?
+                    .key_at(time)
+                    .copied()
+            } else {
+                guardian_keys(who, time)
+            }
+        };
+        // An identity that needs both G and guardian 10.
+        let both = Guardians {
+            members: vec![g, did_key(10)],
+            threshold: 2,
+            window: DAY,
+        };
+        let icp = Event::incept(&key(1), &key(2).verifying_key(), Some(both), T0).unwrap();
+        let s0 = resolve(icp.identity, std::slice::from_ref(&icp), T0, &lookup).unwrap();
+        let recovered_with = |time: u64, g_key: u8| {
+            let rec = Event::recover(&s0, &key(5), &key(6).verifying_key(), time)
+                .unwrap()
+                .countersign(did_key(10), &key(10))
+                .unwrap()
+                .countersign(g, &key(g_key))
+                .unwrap();
+            resolve(icp.identity, &[icp.clone(), rec], T0 + 10 * DAY, &lookup)
+                .unwrap()
+                .current()
+                .key
+        };
+        assert_eq!(
+            recovered_with(T0 + 5, 20),
+            author(5),
+            "key 20 before it leaked"
+        );
+        assert_eq!(recovered_with(T0 + 50, 20), author(1), "key 20 once void");
+        assert_eq!(
+            recovered_with(T0 + 50, 21),
+            author(1),
+            "key 21 before it was G's"
+        );
+        assert_eq!(
+            recovered_with(T0 + 200, 21),
+            author(5),
+            "key 21 after the rotation"
+        );
     }
 
     #[test]

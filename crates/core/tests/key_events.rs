@@ -70,6 +70,9 @@ fn scenario() -> (Vec<(&'static str, Event)>, u64) {
     let recovered = countersigned(
         Event::recover(&s, &key(0x36), &key(0x37).verifying_key(), T0 + 5 * HOUR).unwrap(),
     );
+    // Someone who later finds key 0x32 dates a cancellation of it back into its window:
+    // the guardians' seal makes it count for nothing.
+    let backdated = Event::cancel(&recovered, &key(0x32), T0 + 6 * HOUR).unwrap();
     let sealed = Event::seal(
         &recovered,
         &key(0x37),
@@ -106,6 +109,10 @@ fn scenario() -> (Vec<(&'static str, Event)>, u64) {
             (
                 "rotation to key 0x37 after the window, countersigned by guardians 0x42 and 0x43: the recovery is sealed",
                 sealed,
+            ),
+            (
+                "cancellation of the sealed recovery by key 0x32, dated back into its window: it counts for nothing",
+                backdated,
             ),
         ],
         T0 + 30 * HOUR,

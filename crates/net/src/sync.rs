@@ -106,13 +106,7 @@ pub fn respond<T: NegentropyStorageBase>(storage: &T, message: &[u8]) -> Result<
 #[derive(Debug)]
 pub struct Session {
     negentropy: Negentropy<'static, NegentropyStorageVector>,
-    rounds: u32,
-    /// Hashes this side holds and the peer lacks.
-    pub have: Vec<Hash>,
-    /// Hashes the peer holds and this side lacks.
-    pub need: Vec<Hash>,
-    /// The peer holds more that this side lacks than `need` took.
-    pub cut: bool,
+    found: Reconciled,
 }
 
 /// What to do after a reconciliation answer.
@@ -132,10 +126,10 @@ impl Session {
         Ok((
             Session {
                 negentropy,
-                rounds: 1,
-                have: vec![],
-                need: vec![],
-                cut: false,
+                found: Reconciled {
+                    rounds: 1,
+                    ..Reconciled::default()
+                },
             },
             first,
         ))
@@ -150,36 +144,30 @@ impl Session {
             .map_err(neg)?;
         // This session offers at most MAX_OFFER versions and fetches at most MAX_NEED; the
         // next sessions, of either side, the rest.
-        let room = MAX_OFFER.saturating_sub(self.have.len());
-        self.have
+        let found = &mut self.found;
+        let room = MAX_OFFER.saturating_sub(found.have.len());
+        found
+            .have
             .extend(have.into_iter().take(room).map(|id| Hash(*id)));
-        let room = MAX_NEED.saturating_sub(self.need.len());
-        self.cut |= need.len() > room;
-        self.need
+        let room = MAX_NEED.saturating_sub(found.need.len());
+        found.cut |= need.len() > room;
+        found
+            .need
             .extend(need.into_iter().take(room).map(|id| Hash(*id)));
         match next {
             None => Ok(Step::Done),
-            Some(_) if self.rounds >= MAX_ROUNDS => Err(Error::TooManyRounds),
+            Some(_) if found.rounds >= MAX_ROUNDS => Err(Error::TooManyRounds),
             Some(message) => {
-                self.rounds += 1;
+                found.rounds += 1;
                 Ok(Step::Send(message))
             }
         }
     }
 
-    pub fn rounds(&self) -> u32 {
-        self.rounds
-    }
-
     /// What reconciliation found, letting go of the storage (40 bytes a version): a
     /// session does not keep it through its fetches and offers.
     pub fn finish(self) -> Reconciled {
-        Reconciled {
-            have: self.have,
-            need: self.need,
-            cut: self.cut,
-            rounds: self.rounds,
-        }
+        self.found
     }
 }
 
@@ -192,6 +180,7 @@ pub struct Reconciled {
     pub need: Vec<Hash>,
     /// The peer holds more that this side lacks than `need` took.
     pub cut: bool,
+    /// Reconciliation messages sent.
     pub rounds: u32,
 }
 
@@ -251,11 +240,11 @@ mod tests {
                 Step::Done => break,
             }
         }
-        let rounds = session.rounds();
+        let found = session.finish();
         (
-            session.have.into_iter().collect(),
-            session.need.into_iter().collect(),
-            rounds,
+            found.have.into_iter().collect(),
+            found.need.into_iter().collect(),
+            found.rounds,
             bytes,
         )
     }

@@ -240,7 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                  \x20 (their /ip4/…/tcp/7700/p2p/<peer id>), and open the p2p port (7700) to them\n\
                  - start it: maillage run --data-dir {dir}\n\
                  - publish this network's profile, the name its records are shown by everywhere:\n\
-                 \x20 maillage org put profile profile.json   (a JSON organisation: {{\"name\": …}})\n\
+                 \x20 maillage org put profile profile.json --data-dir {dir}   (a JSON organisation: {{\"name\": …}})\n\
                  - check it: maillage doctor --data-dir {dir}",
                 key = identity::KEY_FILE,
                 token = identity::TOKEN_FILE,

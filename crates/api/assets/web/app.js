@@ -364,7 +364,7 @@ function partyName(p) {
 }
 const listerName = (p) => p.lister_name || shortDid(p.lister) || p.reference;
 /** A deleted party has no name left: its id, and who had listed it. */
-const goneName = (p) => p.name || `${p.reference.split("/").pop()} (${t("listedBy", { who: listerName(p) })})`;
+const goneName = (p) => p.name || `${p.reference.split("/").pop()} (${t("listedBy", { who: p.lister_name || shortDid(p.lister || p.reference.replace(/^maillage:/, "").split("/")[0]) })})`;
 
 /** What a collaboration's confirmation honestly comes to, in words. */
 export function verdictText(c) {
