@@ -156,7 +156,6 @@ pub(crate) fn init(binary: &Path, dir: &Path) -> anyhow::Result<()> {
 
 pub(crate) struct Bench {
     binary: PathBuf,
-    root: tempfile::TempDir,
     records: usize,
     logical: u64,
     source: Node,
@@ -169,6 +168,9 @@ pub(crate) struct Bench {
     restart: (Duration, Duration),
     /// From start to answering without a checkpoint.
     replay: Duration,
+    /// Dropped last (fields drop in order): the node stops before its folder goes, or its
+    /// indexer fails on the files removed under it.
+    root: tempfile::TempDir,
 }
 
 impl Bench {
