@@ -426,7 +426,6 @@ impl EventLoop {
                 let more = ok && report.more && report.records_in > 0;
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.syncing = false;
-                    p.given += report.records_in;
                     if ok {
                         p.synced = Some(Instant::now());
                     }

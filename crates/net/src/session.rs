@@ -100,7 +100,8 @@ const MAX_SESSION_BYTES: u64 = 256 * 1024 * 1024;
 
 type Ingested = Result<Vec<Result<maillage_store::ingest::Accepted, Rejection>>, String>;
 
-/// Counts what an ingested batch brought, and penalises the peer for its invalid records.
+/// Counts what an ingested batch brought, credits the peer with it at once (its standing
+/// for a slot must not wait for the session's end), and penalises it for invalid records.
 async fn account(
     batch: tokio::task::JoinHandle<Ingested>,
     handle: &Handle,
@@ -108,10 +109,19 @@ async fn account(
     report: &mut SyncReport,
 ) -> Result<(), String> {
     let results = batch.await.map_err(|e| e.to_string())??;
-    report.records_in += results
+    let stored = results
         .iter()
         .filter(|r| r.as_ref().is_ok_and(|a| a.outcome.stored()))
         .count() as u64;
+    report.records_in += stored;
+    if stored > 0 {
+        handle
+            .send(Command::Gave {
+                peer,
+                records: stored,
+            })
+            .await;
+    }
     let bad = invalid(&results);
     if bad > 0 {
         handle.send(Command::Penalise { peer, invalid: bad }).await;
