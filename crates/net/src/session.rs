@@ -74,13 +74,35 @@ fn storage(ingest: &Ingest) -> Result<NegentropyStorageVector, String> {
     Ok(storage)
 }
 
-/// Invalid records in a batch: what a peer is penalised for. Stale, duplicate or refused by
-/// policy is not the peer's fault.
-fn invalid(results: &[Result<maillage_store::ingest::Accepted, Rejection>]) -> u32 {
-    results
+/// What a batch of a peer's records does for its standing, told to the event loop at once:
+/// the records stored credit it (its claim to a slot must not wait for a session's end),
+/// the invalid ones count against it (stale, duplicate or refused by policy is not its
+/// fault). Returns how many were stored.
+async fn judge(
+    handle: &Handle,
+    peer: PeerId,
+    results: &[Result<maillage_store::ingest::Accepted, Rejection>],
+) -> u64 {
+    let stored = results
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|a| a.outcome.stored()))
+        .count() as u64;
+    let invalid = results
         .iter()
         .filter(|r| matches!(r, Err(Rejection::Invalid(_))))
-        .count() as u32
+        .count() as u32;
+    if invalid > 0 {
+        handle.send(Command::Penalise { peer, invalid }).await;
+    }
+    if stored > 0 {
+        handle
+            .send(Command::Gave {
+                peer,
+                records: stored,
+            })
+            .await;
+    }
+    stored
 }
 
 async fn blocking<T: Send + 'static>(
@@ -100,8 +122,7 @@ const MAX_SESSION_BYTES: u64 = 256 * 1024 * 1024;
 
 type Ingested = Result<Vec<Result<maillage_store::ingest::Accepted, Rejection>>, String>;
 
-/// Counts what an ingested batch brought, credits the peer with it at once (its standing
-/// for a slot must not wait for the session's end), and penalises it for invalid records.
+/// Counts what an ingested batch brought, and judges the peer by it.
 async fn account(
     batch: tokio::task::JoinHandle<Ingested>,
     handle: &Handle,
@@ -109,23 +130,7 @@ async fn account(
     report: &mut SyncReport,
 ) -> Result<(), String> {
     let results = batch.await.map_err(|e| e.to_string())??;
-    let stored = results
-        .iter()
-        .filter(|r| r.as_ref().is_ok_and(|a| a.outcome.stored()))
-        .count() as u64;
-    report.records_in += stored;
-    if stored > 0 {
-        handle
-            .send(Command::Gave {
-                peer,
-                records: stored,
-            })
-            .await;
-    }
-    let bad = invalid(&results);
-    if bad > 0 {
-        handle.send(Command::Penalise { peer, invalid: bad }).await;
-    }
+    report.records_in += judge(handle, peer, &results).await;
     Ok(())
 }
 
@@ -188,30 +193,13 @@ pub(crate) async fn answer(
                 }
                 let bytes: Vec<Vec<u8>> = records.into_iter().map(|r| r.0).collect();
                 let results = ingest.submit_all(&bytes, Source::Sync);
-                let bad = invalid(&results);
-                let stored = results
-                    .iter()
-                    .filter(|r| r.as_ref().is_ok_and(|a| a.outcome.stored()))
-                    .count() as u64;
+                let accepted = results.iter().filter(|r| r.is_ok()).count() as u32;
+                let rejected = results.len() as u32 - accepted;
                 let handle = handle.clone();
                 tokio::runtime::Handle::current().spawn(async move {
-                    if bad > 0 {
-                        handle.send(Command::Penalise { peer, invalid: bad }).await;
-                    }
-                    if stored > 0 {
-                        handle
-                            .send(Command::Gave {
-                                peer,
-                                records: stored,
-                            })
-                            .await;
-                    }
+                    judge(&handle, peer, &results).await;
                 });
-                let accepted = results.iter().filter(|r| r.is_ok()).count() as u32;
-                Response::Taken {
-                    accepted,
-                    rejected: results.len() as u32 - accepted,
-                }
+                Response::Taken { accepted, rejected }
             }
         })
     })
